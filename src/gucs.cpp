@@ -1,0 +1,41 @@
+#include "gucs.hpp"
+
+#include "core/merge.h"
+#include "core/reading.h"
+#include "pg.hpp"
+
+extern "C" {
+#include "utils/guc.h"
+}
+
+namespace edgestate {
+
+int guc_max_clock_offset_ms = 500;
+int guc_default_skew_bound_ms = 50;
+int guc_max_candidates = 4;
+
+void define_gucs() {
+  DefineCustomIntVariable(
+      "edgestate.max_clock_offset",
+      "Largest amount a remote or device timestamp may run ahead of the local clock.",
+      "hlc_observe() refuses timestamps further ahead and never advances the local clock by them.",
+      &guc_max_clock_offset_ms, 500, 0, 3'600'000, PGC_SUSET, GUC_UNIT_MS, nullptr, nullptr,
+      nullptr);
+  DefineCustomIntVariable(
+      "edgestate.default_skew_bound",
+      "Skew bound of a reading whose region states none.",
+      "Readings of other origins within the larger of two skew bounds are kept as conflict "
+      "candidates.",
+      &guc_default_skew_bound_ms, 50, 0, static_cast<int>(core::kMaxSkewMs), PGC_USERSET,
+      GUC_UNIT_MS, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable(
+      "edgestate.max_candidates",
+      "How many readings of other origins a state keeps beside its winner.",
+      "Must be equal on every server that exchanges states, or they converge on different "
+      "truncations.",
+      &guc_max_candidates, 4, 0, static_cast<int>(core::kMaxCandidates), PGC_SIGHUP, 0, nullptr,
+      nullptr, nullptr);
+  MarkGUCPrefixReserved("edgestate");
+}
+
+}  // namespace edgestate

@@ -1,0 +1,2 @@
+-- edgestate install script, assembled from src/sql/*.sql by the Makefile.
+\echo Use "CREATE EXTENSION edgestate" to load this file. \quit
