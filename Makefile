@@ -24,6 +24,9 @@ SHLIB_LINK = -lstdc++
 # The server's JIT bitcode is optional; building it would need clang.
 override with_llvm = no
 
+# Rebuild objects when headers change.
+override autodepend = yes
+
 ifneq ($(PGXS),)
 include $(PGXS)
 endif
