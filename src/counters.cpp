@@ -1,8 +1,10 @@
 #include "counters.hpp"
 
-#include "pg.hpp"
+#include "guard.hpp"
+#include "shmem.hpp"
 
 extern "C" {
+#include "funcapi.h"
 #include "port/atomics.h"
 }
 
@@ -47,3 +49,18 @@ uint64_t counter_read(Counter counter) {
 }
 
 }  // namespace edgestate
+
+// edgestate.counters(): every counter with its value.
+ES_SQL_FUNCTION(es_counters) {
+  edgestate::require_shmem("edgestate.counters()");
+  InitMaterializedSRF(fcinfo, 0);
+  auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+  for (int i = 0; i < static_cast<int>(edgestate::Counter::kCount); ++i) {
+    auto counter = static_cast<edgestate::Counter>(i);
+    Datum values[2] = {CStringGetTextDatum(edgestate::counter_name(counter)),
+                       Int64GetDatum(static_cast<int64>(edgestate::counter_read(counter)))};
+    bool nulls[2] = {false, false};
+    tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+  }
+  return Datum(0);
+}
