@@ -1,5 +1,7 @@
 #include "gucs.hpp"
 
+#include <climits>
+
 #include "core/merge.h"
 #include "core/reading.h"
 #include "pg.hpp"
@@ -13,6 +15,8 @@ namespace edgestate {
 int guc_max_clock_offset_ms = 500;
 int guc_default_skew_bound_ms = 50;
 int guc_max_candidates = 4;
+int guc_latest_max_keys = 262'144;
+int guc_freshness_bound_ms = 300'000;
 
 void define_gucs() {
   DefineCustomIntVariable(
@@ -35,6 +39,18 @@ void define_gucs() {
       "truncations.",
       &guc_max_candidates, 4, 0, static_cast<int>(core::kMaxCandidates), PGC_SIGHUP, 0, nullptr,
       nullptr, nullptr);
+  DefineCustomIntVariable(
+      "edgestate.latest_max_keys",
+      "How many keys the shared-memory latest index holds, across all sensorstate tables.",
+      "About 128 bytes of shared memory per key; beyond it the index evicts and refills from "
+      "the tables.",
+      &guc_latest_max_keys, 262'144, 1'024, 1 << 28, PGC_POSTMASTER, 0, nullptr, nullptr,
+      nullptr);
+  DefineCustomIntVariable(
+      "edgestate.freshness_bound",
+      "Age beyond which edgestate.latest() reports a value as not fresh.", nullptr,
+      &guc_freshness_bound_ms, 300'000, 0, INT_MAX, PGC_USERSET, GUC_UNIT_MS, nullptr, nullptr,
+      nullptr);
   MarkGUCPrefixReserved("edgestate");
 }
 

@@ -1,7 +1,8 @@
-// Library entry: registers the configuration parameters and, when preloaded,
-// the shared-memory requests.
+// Library entry: registers the configuration parameters, the sensorstate
+// transaction callbacks and, when preloaded, the shared-memory requests.
 #include "gucs.hpp"
 #include "pg.hpp"
+#include "sensorstate_am.hpp"
 #include "shmem.hpp"
 
 extern "C" {
@@ -11,6 +12,7 @@ PGDLLEXPORT void _PG_init(void);
 
 void _PG_init(void) {
   edgestate::define_gucs();
+  edgestate::install_sensorstate_hooks();
   if (process_shared_preload_libraries_in_progress) edgestate::install_shmem_hooks();
 }
 }

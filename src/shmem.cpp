@@ -2,6 +2,7 @@
 
 #include "counters.hpp"
 #include "hlc_clock.hpp"
+#include "latest_index.hpp"
 #include "pg.hpp"
 
 extern "C" {
@@ -25,6 +26,7 @@ struct Segment {
 const Segment kSegments[] = {
     {"edgestate counters", counters_shmem_size, counters_shmem_init, 0},
     {kClockSegmentName, clock_shmem_size, clock_shmem_init, 1},
+    {kLatestSegmentName, latest_shmem_size, latest_shmem_init, static_cast<int>(kLatestPartitions) + 1},
 };
 
 shmem_request_hook_type prev_shmem_request_hook = nullptr;

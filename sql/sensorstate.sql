@@ -1,0 +1,191 @@
+-- The sensorstate access method: the column contract, heap behaviour
+-- (indexes, COPY, VACUUM, TRUNCATE), append-only refusals, retention, and
+-- edgestate.latest() against the oracle merge_agg(state_of(...)).
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS edgestate;
+RESET client_min_messages;
+SET search_path = edgestate, public;
+SET extra_float_digits = 0;
+
+-- The oracle: how many keys differ between latest() and merge_agg over rows.
+CREATE FUNCTION pg_temp.oracle_mismatches(t regclass) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE mismatches bigint;
+BEGIN
+  EXECUTE format($q$
+    SELECT count(*) FROM (SELECT key, state FROM edgestate.latest(%1$L)) l
+    FULL JOIN (SELECT key::text AS key,
+                      edgestate.merge_agg(edgestate.state_of(value, ts, region, device)) AS s
+               FROM %1$s GROUP BY key) o USING (key)
+    WHERE l.state IS DISTINCT FROM o.s$q$, t) INTO mismatches;
+  RETURN mismatches;
+END $$;
+
+CREATE TABLE readings (
+  key text NOT NULL, value float8 NOT NULL, ts hlc NOT NULL, region text NOT NULL, device text
+) USING sensorstate;
+SELECT amname FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE c.relname = 'readings';
+
+-- INSERT, multi-row INSERT, INSERT ... SELECT.
+INSERT INTO readings VALUES ('t-1', 21.5, '2026-11-26 06:20:40.123+00', 'eu-west', 'gw-7');
+INSERT INTO readings VALUES ('t-1', 20.9, '2026-11-26 06:20:40.113+00', 'us-east', 'gw-1'),
+                            ('t-2', 5, '2026-11-26 06:00:00+00', 'eu-west', NULL);
+INSERT INTO readings
+SELECT 'h-' || (i % 50), i, hlc('2026-01-01+00'::timestamptz + (i * 7919 % 10000) * interval '1 s', i % 3),
+       (ARRAY['eu-west', 'us-east', 'ap-south'])[1 + i % 3], 'gw-' || (i % 4)
+FROM generate_series(1, 5000) i;
+SELECT key, value, ts, region, device, conflicted FROM latest('readings') WHERE key LIKE 't-%' ORDER BY key;
+SELECT key, value, ts, region, device, version > 0 AS versioned, age > interval '0' AS aged,
+       fresh, conflicted, state, arrival <= now() AS arrived FROM latest('readings', 't-1');
+SELECT key, value, state FROM latest('readings', 'no such key');
+SELECT pg_temp.oracle_mismatches('readings');
+
+-- The version increases exactly when the latest value changes.
+SELECT version AS v0 FROM latest('readings', 't-2') \gset
+INSERT INTO readings VALUES ('t-2', 4, '2026-11-26 05:00:00+00', 'eu-west', NULL);
+SELECT version = :v0 AS older_reading_keeps_version, value FROM latest('readings', 't-2');
+INSERT INTO readings VALUES ('t-2', 6, '2026-11-26 07:00:00+00', 'eu-west', NULL);
+SELECT version > :v0 AS newer_reading_bumps_version, value FROM latest('readings', 't-2');
+
+-- Aborted transactions and rolled-back savepoints leave no trace.
+BEGIN;
+INSERT INTO readings VALUES ('aborted', 1, '2030-01-01+00', 'eu-west', NULL);
+ROLLBACK;
+BEGIN;
+INSERT INTO readings VALUES ('kept-1', 1, '2026-11-26+00', 'eu-west', NULL);
+SAVEPOINT s1;
+INSERT INTO readings VALUES ('rolled-back', 1, '2026-11-26+00', 'eu-west', NULL);
+INSERT INTO readings VALUES ('kept-1', 99, '2031-01-01+00', 'eu-west', NULL);
+ROLLBACK TO s1;
+SAVEPOINT s2;
+INSERT INTO readings VALUES ('kept-2', 2, '2026-11-26+00', 'eu-west', NULL);
+RELEASE s2;
+COMMIT;
+SELECT key, value FROM latest('readings') WHERE key IN ('aborted', 'rolled-back', 'kept-1', 'kept-2') ORDER BY key;
+SELECT pg_temp.oracle_mismatches('readings');
+
+-- COPY with a key repeated many times, out of order.
+COPY readings FROM stdin;
+c-1	3	2026-11-26 06:00:00.003+00#0	eu-west	gw-1
+c-1	1	2026-11-26 06:00:00.001+00#0	eu-west	gw-1
+c-1	5	2026-11-26 06:00:00.005+00#0	eu-west	gw-1
+c-1	2	2026-11-26 06:00:00.002+00#0	eu-west	gw-1
+c-1	4	2026-11-26 06:00:00.004+00#0	us-east	gw-2
+c-1	4	2026-11-26 06:00:00.004+00#0	us-east	gw-2
+c-2	NaN	2026-11-26 06:00:00+00#0	eu-west	gw-1
+c-2	Infinity	2026-11-26 06:00:00+00#1	eu-west	gw-1
+\.
+SELECT key, value, ts, region, conflicted, state_candidates_jsonb(state) FROM latest('readings') WHERE key LIKE 'c-%' ORDER BY key;
+SELECT pg_temp.oracle_mismatches('readings');
+
+-- Indexes and a primary key (index builds scan the heap through its own code).
+CREATE INDEX readings_key_ts ON readings (key, ts DESC);
+CREATE INDEX CONCURRENTLY readings_ts ON readings (ts);
+CREATE TABLE keyed (key text, value float8, ts hlc, region text, device text,
+                    PRIMARY KEY (key, ts, region)) USING sensorstate;
+INSERT INTO keyed SELECT key, value, ts, region, device FROM readings
+  ON CONFLICT DO NOTHING;
+INSERT INTO keyed SELECT key, value, ts, region, device FROM readings LIMIT 10
+  ON CONFLICT DO NOTHING;
+SELECT count(*) = (SELECT count(DISTINCT (key, ts, region)) FROM readings) AS deduplicated FROM keyed;
+SELECT pg_temp.oracle_mismatches('keyed');
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT value FROM readings WHERE key = 't-1' ORDER BY ts DESC LIMIT 1;
+SELECT value FROM readings WHERE key = 't-1' ORDER BY ts DESC LIMIT 1;
+RESET enable_seqscan;
+-- Long values are TOASTed into a heap TOAST table.
+CREATE TABLE wide (key text, value float8, ts hlc, region text, device text, note text) USING sensorstate;
+INSERT INTO wide VALUES ('w', 1, '2026-01-01+00', 'eu-west', NULL, repeat(md5('x'), 10000));
+SELECT a.amname FROM pg_class c JOIN pg_class t ON t.oid = c.reltoastrelid JOIN pg_am a ON a.oid = t.relam
+WHERE c.relname = 'wide';
+SELECT length(note) FROM wide;
+CLUSTER readings USING readings_key_ts;
+VACUUM FULL wide;
+VACUUM (ANALYZE) readings;
+SELECT reltuples > 0 AS analyzed FROM pg_class WHERE relname = 'readings';
+SELECT pg_temp.oracle_mismatches('readings');
+
+-- UPDATE and DELETE are refused; nothing committed is lost.
+SELECT count(*) AS rows_before FROM readings \gset
+\set VERBOSITY sqlstate
+UPDATE readings SET value = 0 WHERE key = 't-1';
+DELETE FROM readings WHERE key = 't-1';
+\set VERBOSITY default
+UPDATE readings SET value = 0 WHERE key = 't-1';
+SELECT count(*) = :rows_before AS nothing_lost FROM readings;
+
+-- Bad readings are refused at INSERT, with the statement rolled back.
+\set VERBOSITY sqlstate
+INSERT INTO readings VALUES (NULL, 1, '2026-01-01+00', 'eu-west', NULL);
+INSERT INTO readings VALUES ('k', NULL, '2026-01-01+00', 'eu-west', NULL);
+INSERT INTO readings VALUES ('k', 1, NULL, 'eu-west', NULL);
+INSERT INTO readings VALUES ('k', 1, '2026-01-01+00', NULL, NULL);
+INSERT INTO readings VALUES ('k', 1, '2026-01-01+00', '', NULL);
+INSERT INTO readings VALUES ('k', 1, '2026-01-01+00', repeat('r', 64), NULL);
+INSERT INTO readings VALUES (repeat('k', 256), 1, '2026-01-01+00', 'eu-west', NULL);
+INSERT INTO readings VALUES ('k', 1, '2026-01-01+00', 'eu-west', NULL), ('k2', 1, '2026-01-01+00', '', NULL);
+\set VERBOSITY default
+SELECT count(*) = :rows_before AS nothing_lost FROM readings;
+SELECT count(*) AS no_partial_insert FROM latest('readings', 'k');
+
+-- The column contract: conventional names, or a mapping with configure().
+CREATE TABLE misnamed (sensor_id bigint, temp float8, at hlc, site text) USING sensorstate;
+\set VERBOSITY default
+INSERT INTO misnamed VALUES (1, 1, '2026-01-01+00', 'eu-west');
+SELECT count(*) FROM latest('misnamed');
+SELECT configure('misnamed', key_column => 'sensor_id', value_column => 'temp', ts_column => 'at',
+                 region_column => 'site', ttl => '30 days');
+SELECT * FROM sensorstate_config;
+INSERT INTO misnamed VALUES (1, 1.5, '2026-01-01+00', 'eu-west'), (2, 2.5, '2026-01-01+00', 'us-east'),
+                            (-9000000000, 3, '2026-01-01+00', 'eu-west');
+SELECT key, value, region, device FROM latest('misnamed') ORDER BY key;
+SELECT key, value FROM latest('misnamed', '-9000000000');
+SELECT key, value FROM latest('misnamed', '99999999999999999999');
+CREATE TABLE wrong_types (key text, value numeric, ts timestamptz, region text) USING sensorstate;
+INSERT INTO wrong_types VALUES ('k', 1, now(), 'eu-west');
+SELECT configure('wrong_types', ts_column => 'region');
+SELECT configure('wrong_types', value_column => 'nope');
+SELECT configure('pg_class');
+SELECT * FROM latest('pg_class');
+\set VERBOSITY sqlstate
+INSERT INTO wrong_types VALUES ('k', 1, now(), 'eu-west');
+SELECT * FROM latest('pg_class');
+\set VERBOSITY default
+
+-- Retention: purge(table, older_than); keys whose readings are all purged
+-- disappear from latest(); the rest recompute from what remains.
+CREATE TABLE retained (key text, value float8, ts hlc, region text, device text) USING sensorstate;
+INSERT INTO retained VALUES ('old', 1, hlc(now() - interval '40 days'), 'eu-west', NULL),
+                            ('mixed', 2, hlc(now() - interval '40 days'), 'eu-west', NULL),
+                            ('mixed', 3, hlc(now() - interval '1 day'), 'eu-west', NULL),
+                            ('mixed', 4, hlc(now() - interval '50 days'), 'us-east', NULL);
+SELECT key, value FROM latest('retained') ORDER BY key;
+SELECT purge('retained', '30 days');
+SELECT key, value, region FROM latest('retained') ORDER BY key;
+SELECT pg_temp.oracle_mismatches('retained');
+SELECT configure('retained', ttl => '12 hours');
+SELECT * FROM purge_expired() WHERE table_name = 'retained'::regclass;
+SELECT count(*) FROM latest('retained');
+\set VERBOSITY sqlstate
+SELECT purge('retained', '-1 day');
+SELECT purge('pg_class', '1 day');
+\set VERBOSITY default
+
+-- TRUNCATE empties the latest state; DROP forgets the table's configuration.
+TRUNCATE keyed;
+SELECT count(*) FROM latest('keyed');
+INSERT INTO keyed VALUES ('after', 1, '2026-01-01+00', 'eu-west', NULL);
+SELECT key FROM latest('keyed');
+BEGIN;
+INSERT INTO keyed VALUES ('before-truncate', 1, '2026-01-01+00', 'eu-west', NULL);
+TRUNCATE keyed;
+INSERT INTO keyed VALUES ('after-truncate', 1, '2026-01-01+00', 'eu-west', NULL);
+COMMIT;
+SELECT key FROM latest('keyed');
+DROP TABLE misnamed;
+SELECT count(*) FROM sensorstate_config WHERE table_name::text = 'misnamed';
+
+-- Counters of the index.
+SELECT hits > 0 AS hits, misses > 0 AS misses, keys > 0 AS keys, capacity >= keys AS bounded
+FROM latest_index_stats();
+
+DROP TABLE readings, keyed, wide, wrong_types, retained;

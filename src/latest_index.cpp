@@ -1,0 +1,328 @@
+#include "latest_index.hpp"
+
+#include <new>
+
+#include "gucs.hpp"
+#include "pg.hpp"
+
+extern "C" {
+#include "port/atomics.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+}
+
+// Plain style: nothing here holds an object with a destructor across a call
+// that may ereport.
+
+namespace edgestate {
+namespace {
+
+constexpr int kMaxRelations = 1024;
+constexpr const char *kSnapshotFile = "edgestate_latest.snapshot";
+constexpr uint32_t kSnapshotMagic = 0x45534C31;  // "ESL1"
+
+struct RelationMeta {
+  Oid db;
+  Oid rel;
+  bool complete;
+  uint64_t epoch;
+};
+
+struct LatestShared {
+  LWLock *meta_lock;
+  LWLockPadded *partition_locks;
+  pg_atomic_uint64 hits;
+  pg_atomic_uint64 misses;
+  pg_atomic_uint64 evictions;
+  pg_atomic_uint64 reloads;
+  int relation_count;
+  RelationMeta relations[kMaxRelations];
+};
+
+LatestShared *shared = nullptr;
+alignas(core::LatestTable) unsigned char table_storage[sizeof(core::LatestTable)];
+core::LatestTable *table = nullptr;
+
+core::LatestTableLayout layout() {
+  return core::plan_latest_table(static_cast<size_t>(guc_latest_max_keys), kLatestPartitions);
+}
+
+size_t header_size() { return MAXALIGN(sizeof(LatestShared)); }
+
+LWLock *partition_lock(uint64_t hash) {
+  return &shared->partition_locks[table->partition_of(hash)].lock;
+}
+
+// Caller holds meta_lock; creates the entry (incomplete) when asked.
+RelationMeta *find_meta(Oid db, Oid rel, bool create) {
+  for (int i = 0; i < shared->relation_count; ++i) {
+    RelationMeta &meta = shared->relations[i];
+    if (meta.db == db && meta.rel == rel) return &meta;
+  }
+  if (!create) return nullptr;
+  if (shared->relation_count < kMaxRelations) {
+    RelationMeta &meta = shared->relations[shared->relation_count++];
+    meta = RelationMeta{db, rel, false, 0};
+    return &meta;
+  }
+  // Full: reuse an incomplete slot (it remembers nothing worth keeping).
+  for (int i = 0; i < shared->relation_count; ++i) {
+    RelationMeta &meta = shared->relations[i];
+    if (!meta.complete) {
+      meta = RelationMeta{db, rel, false, meta.epoch + 1};
+      return &meta;
+    }
+  }
+  return nullptr;
+}
+
+void note_eviction(const core::MergeOutcome &outcome) {
+  if (!outcome.evicted) return;
+  pg_atomic_fetch_add_u64(&shared->evictions, 1);
+  latest_mark_incomplete(outcome.evicted_db, outcome.evicted_rel);
+}
+
+void restore_snapshot() {
+  FILE *file = AllocateFile(kSnapshotFile, PG_BINARY_R);
+  if (file == nullptr) return;
+  uint32_t magic = 0;
+  int relations = 0;
+  bool ok = fread(&magic, sizeof magic, 1, file) == 1 && magic == kSnapshotMagic &&
+            fread(&relations, sizeof relations, 1, file) == 1 && relations >= 0 &&
+            relations <= kMaxRelations;
+  for (int i = 0; ok && i < relations; ++i) {
+    RelationMeta meta;
+    ok = fread(&meta, sizeof meta, 1, file) == 1;
+    if (ok) shared->relations[shared->relation_count++] = meta;
+  }
+  auto *entry = static_cast<core::LatestEntry *>(palloc(sizeof(core::LatestEntry)));
+  while (ok) {
+    uint8_t present = 0;
+    if (fread(&present, 1, 1, file) != 1) {
+      ok = false;
+      break;
+    }
+    if (present == 0) break;  // end marker
+    ok = fread(entry, offsetof(core::LatestEntry, key), 1, file) == 1 &&
+         fread(entry->key, entry->key_size, 1, file) == (entry->key_size > 0 ? 1u : 0u) &&
+         fread(&entry->state_size, sizeof entry->state_size, 1, file) == 1 &&
+         entry->state_size <= sizeof entry->state &&
+         fread(entry->state, entry->state_size, 1, file) == 1;
+    core::MergeOutcome outcome{};
+    if (ok && !table->restore(*entry, &outcome)) {
+      RelationMeta *meta = find_meta(entry->db, entry->rel, true);
+      if (meta != nullptr) meta->complete = false;
+    }
+    if (outcome.evicted) {
+      RelationMeta *meta = find_meta(outcome.evicted_db, outcome.evicted_rel, true);
+      if (meta != nullptr) meta->complete = false;
+    }
+  }
+  pfree(entry);
+  FreeFile(file);
+  if (!ok) {
+    // A damaged snapshot: trust nothing; every relation reloads from its table.
+    ereport(LOG, (errmsg("edgestate: ignoring damaged latest-index snapshot \"%s\"", kSnapshotFile)));
+    for (int i = 0; i < shared->relation_count; ++i) shared->relations[i].complete = false;
+  }
+  // Never restore the same snapshot twice (a crash later must not bring it back).
+  unlink(kSnapshotFile);
+}
+
+struct SaveContext {
+  FILE *file;
+  bool ok;
+};
+
+void save_entry(const core::LatestEntry &entry, void *context) {
+  auto *save = static_cast<SaveContext *>(context);
+  uint8_t present = 1;
+  save->ok = save->ok && fwrite(&present, 1, 1, save->file) == 1 &&
+             fwrite(&entry, offsetof(core::LatestEntry, key), 1, save->file) == 1 &&
+             (entry.key_size == 0 || fwrite(entry.key, entry.key_size, 1, save->file) == 1) &&
+             fwrite(&entry.state_size, sizeof entry.state_size, 1, save->file) == 1 &&
+             fwrite(entry.state, entry.state_size, 1, save->file) == 1;
+}
+
+void save_snapshot(int code, Datum);
+
+}  // namespace
+
+size_t latest_shmem_size() { return header_size() + core::latest_table_bytes(layout()); }
+
+int latest_lwlock_count() { return static_cast<int>(kLatestPartitions) + 1; }
+
+void latest_shmem_init(void *memory, bool found) {
+  shared = static_cast<LatestShared *>(memory);
+  void *table_memory = static_cast<char *>(memory) + header_size();
+  if (found) {
+    table = new (table_storage) core::LatestTable(core::LatestTable::attach(table_memory));
+    return;
+  }
+  LWLockPadded *locks = GetNamedLWLockTranche(kLatestSegmentName);
+  shared->partition_locks = locks;
+  shared->meta_lock = &locks[kLatestPartitions].lock;
+  pg_atomic_init_u64(&shared->hits, 0);
+  pg_atomic_init_u64(&shared->misses, 0);
+  pg_atomic_init_u64(&shared->evictions, 0);
+  pg_atomic_init_u64(&shared->reloads, 0);
+  shared->relation_count = 0;
+  table = new (table_storage) core::LatestTable(core::LatestTable::create(table_memory, layout()));
+  if (!IsUnderPostmaster) {
+    restore_snapshot();
+    on_shmem_exit(save_snapshot, 0);
+  }
+}
+
+namespace {
+void save_snapshot(int code, Datum) {
+  if (code != 0 || shared == nullptr) return;  // never after a crash
+  const char *temp_file = "edgestate_latest.snapshot.tmp";
+  FILE *file = AllocateFile(temp_file, PG_BINARY_W);
+  if (file == nullptr) {
+    ereport(LOG, (errcode_for_file_access(), errmsg("could not create \"%s\": %m", temp_file)));
+    return;
+  }
+  SaveContext save{file, true};
+  save.ok = fwrite(&kSnapshotMagic, sizeof kSnapshotMagic, 1, file) == 1 &&
+            fwrite(&shared->relation_count, sizeof shared->relation_count, 1, file) == 1 &&
+            (shared->relation_count == 0 ||
+             fwrite(shared->relations, sizeof(RelationMeta), shared->relation_count, file) ==
+                 static_cast<size_t>(shared->relation_count));
+  for (uint32_t p = 0; save.ok && p < kLatestPartitions; ++p)
+    table->for_each(p, 0, 0, save_entry, &save);
+  uint8_t end = 0;
+  save.ok = save.ok && fwrite(&end, 1, 1, file) == 1;
+  if (FreeFile(file) != 0) save.ok = false;
+  if (!save.ok) {
+    ereport(LOG, (errcode_for_file_access(), errmsg("could not write \"%s\": %m", temp_file)));
+    unlink(temp_file);
+    return;
+  }
+  durable_rename(temp_file, kSnapshotFile, LOG);
+}
+}  // namespace
+
+LatestStats latest_stats() {
+  LatestStats stats{};
+  if (shared == nullptr) return stats;
+  stats.hits = pg_atomic_read_u64(&shared->hits);
+  stats.misses = pg_atomic_read_u64(&shared->misses);
+  stats.evictions = pg_atomic_read_u64(&shared->evictions);
+  stats.reloads = pg_atomic_read_u64(&shared->reloads);
+  stats.keys = table->size();
+  core::LatestTableLayout l = table->layout();
+  stats.capacity = static_cast<uint64_t>(l.partitions) * l.small_slots_per_partition;
+  return stats;
+}
+
+void latest_count_hit() { pg_atomic_fetch_add_u64(&shared->hits, 1); }
+void latest_count_miss() { pg_atomic_fetch_add_u64(&shared->misses, 1); }
+
+bool latest_relation_complete(uint32_t db, uint32_t rel) {
+  LWLockAcquire(shared->meta_lock, LW_SHARED);
+  RelationMeta *meta = find_meta(db, rel, false);
+  bool complete = meta != nullptr && meta->complete;
+  LWLockRelease(shared->meta_lock);
+  return complete;
+}
+
+uint64_t latest_relation_epoch(uint32_t db, uint32_t rel) {
+  LWLockAcquire(shared->meta_lock, LW_EXCLUSIVE);
+  RelationMeta *meta = find_meta(db, rel, true);
+  uint64_t epoch = meta != nullptr ? meta->epoch : 0;
+  LWLockRelease(shared->meta_lock);
+  return epoch;
+}
+
+void latest_mark_complete(uint32_t db, uint32_t rel, uint64_t epoch) {
+  pg_atomic_fetch_add_u64(&shared->reloads, 1);
+  LWLockAcquire(shared->meta_lock, LW_EXCLUSIVE);
+  RelationMeta *meta = find_meta(db, rel, true);
+  if (meta != nullptr && meta->epoch == epoch) meta->complete = true;
+  LWLockRelease(shared->meta_lock);
+}
+
+void latest_register_new_relation(uint32_t db, uint32_t rel) {
+  LWLockAcquire(shared->meta_lock, LW_EXCLUSIVE);
+  RelationMeta *meta = find_meta(db, rel, true);
+  if (meta != nullptr) {
+    meta->epoch++;
+    meta->complete = true;
+  }
+  LWLockRelease(shared->meta_lock);
+}
+
+void latest_mark_incomplete(uint32_t db, uint32_t rel) {
+  LWLockAcquire(shared->meta_lock, LW_EXCLUSIVE);
+  RelationMeta *meta = find_meta(db, rel, false);
+  if (meta != nullptr) {
+    meta->epoch++;
+    meta->complete = false;
+  }
+  LWLockRelease(shared->meta_lock);
+}
+
+void latest_reset_relation(uint32_t db, uint32_t rel) {
+  latest_mark_incomplete(db, rel);
+  for (uint32_t p = 0; p < kLatestPartitions; ++p) {
+    LWLockAcquire(&shared->partition_locks[p].lock, LW_EXCLUSIVE);
+    table->erase_relation(p, db, rel);
+    LWLockRelease(&shared->partition_locks[p].lock);
+  }
+  // Entries merged between the two steps above may be partial; the relation
+  // stays incomplete, so readers reload it.
+  latest_mark_incomplete(db, rel);
+}
+
+core::MergeOutcome latest_merge(const core::LatestKey &key, const core::StateView &state,
+                                int64_t arrival_us) {
+  uint64_t hash = core::latest_key_hash(key);
+  bool partial = !latest_relation_complete(key.db, key.rel);
+  LWLock *lock = partition_lock(hash);
+  LWLockAcquire(lock, LW_EXCLUSIVE);
+  core::MergeOutcome outcome = table->merge(hash, key, state,
+                                            static_cast<size_t>(guc_max_candidates), arrival_us,
+                                            partial);
+  LWLockRelease(lock);
+  note_eviction(outcome);
+  if (!outcome.stored) latest_mark_incomplete(key.db, key.rel);
+  return outcome;
+}
+
+bool latest_find(const core::LatestKey &key, core::LatestEntry *out) {
+  uint64_t hash = core::latest_key_hash(key);
+  LWLock *lock = partition_lock(hash);
+  LWLockAcquire(lock, LW_SHARED);
+  bool found = table->find(hash, key, out);
+  LWLockRelease(lock);
+  return found;
+}
+
+bool latest_complete(const core::LatestKey &key, const core::StateView &loaded,
+                     uint32_t generation, int64_t arrival_us, core::LatestEntry *out) {
+  uint64_t hash = core::latest_key_hash(key);
+  LWLock *lock = partition_lock(hash);
+  LWLockAcquire(lock, LW_EXCLUSIVE);
+  if (generation == 0 && table->find(hash, key, out)) generation = out->generation;
+  core::MergeOutcome outcome = table->complete(hash, key, loaded,
+                                               static_cast<size_t>(guc_max_candidates),
+                                               arrival_us, generation);
+  bool found = outcome.stored && table->find(hash, key, out);
+  LWLockRelease(lock);
+  note_eviction(outcome);
+  return found;
+}
+
+void latest_for_each(uint32_t db, uint32_t rel, void (*visit)(const core::LatestEntry &, void *),
+                     void *context) {
+  for (uint32_t p = 0; p < kLatestPartitions; ++p) {
+    LWLockAcquire(&shared->partition_locks[p].lock, LW_SHARED);
+    table->for_each(p, db, rel, visit, context);
+    LWLockRelease(&shared->partition_locks[p].lock);
+  }
+}
+
+}  // namespace edgestate

@@ -1,0 +1,72 @@
+// The shared-memory latest index of sensorstate tables: the core LatestTable
+// in a shared segment, one LWLock per partition, and per-relation bookkeeping
+// of whether the index holds every committed reading of the relation.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/latest_table.h"
+
+namespace edgestate {
+
+inline constexpr const char *kLatestSegmentName = "edgestate latest index";
+inline constexpr uint32_t kLatestPartitions = 128;
+
+size_t latest_shmem_size();
+// Attaches; the postmaster also restores the snapshot saved at the last clean
+// shutdown (the file is removed once read, so neither a crash nor a base
+// backup of a running server brings it back) and arranges the next save.
+void latest_shmem_init(void *memory, bool found);
+int latest_lwlock_count();
+
+// Statistics for metrics and tests.
+struct LatestStats {
+  uint64_t hits;
+  uint64_t misses;
+  uint64_t evictions;
+  uint64_t reloads;
+  uint64_t keys;
+  uint64_t capacity;
+};
+LatestStats latest_stats();
+void latest_count_hit();
+void latest_count_miss();
+
+// Whether the index holds every committed reading of the relation (no key
+// evicted and nothing reset since the last full load). Unknown relations
+// (after a crash, or never seen) are not complete.
+bool latest_relation_complete(uint32_t db, uint32_t rel);
+// The relation's epoch: changes on every eviction and reset, so a full load
+// can tell whether it still describes the relation when it finishes.
+uint64_t latest_relation_epoch(uint32_t db, uint32_t rel);
+// Marks the relation complete if its epoch is still `epoch`.
+void latest_mark_complete(uint32_t db, uint32_t rel, uint64_t epoch);
+// A new, empty relation: complete from the start.
+void latest_register_new_relation(uint32_t db, uint32_t rel);
+// Drops the relation's entries and marks it incomplete (TRUNCATE, purge,
+// DROP, a prepared transaction that wrote it).
+void latest_reset_relation(uint32_t db, uint32_t rel);
+void latest_mark_incomplete(uint32_t db, uint32_t rel);
+
+// Merges a committed state into a key's entry; a missing key of an
+// incomplete relation becomes a partial entry.
+core::MergeOutcome latest_merge(const core::LatestKey &key, const core::StateView &state,
+                                int64_t arrival_us);
+
+// Copies the key's entry out; false when absent.
+bool latest_find(const core::LatestKey &key, core::LatestEntry *out);
+
+// Merges a state loaded from the table into the key's entry, clearing its
+// partial flag when the entry is still generation `generation` (0: whatever
+// is there now), and copies the resulting entry to *out (false when it could
+// not be stored).
+bool latest_complete(const core::LatestKey &key, const core::StateView &loaded,
+                     uint32_t generation, int64_t arrival_us, core::LatestEntry *out);
+
+// Visits every entry of a relation, partition by partition, under shared locks.
+void latest_for_each(uint32_t db, uint32_t rel, void (*visit)(const core::LatestEntry &, void *),
+                     void *context);
+
+
+}  // namespace edgestate

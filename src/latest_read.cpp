@@ -1,0 +1,317 @@
+// edgestate.latest(), the read side of the latest index, and retention
+// (edgestate.purge()). Served from shared memory when the index holds every
+// committed reading of the table; otherwise computed from the table with
+// merge_agg (the same function the oracle uses) and put back into the index.
+// On a hot standby the index is not maintained (WAL replay does not run the
+// access method), so every read is computed from the table.
+#include "core/state_codec.h"
+#include "guard.hpp"
+#include "gucs.hpp"
+#include "latest_index.hpp"
+#include "sensorstate_am.hpp"
+#include "sensorstate_contract.hpp"
+#include "shmem.hpp"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+}
+
+// Plain style: no object with a destructor is alive across a call that may
+// ereport.
+
+namespace edgestate {
+namespace {
+
+constexpr int kLatestColumns = 11;
+
+int64_t now_unix_us() {
+  return GetCurrentTimestamp() +
+         static_cast<int64>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+}
+
+TimestampTz unix_us_to_timestamptz(int64_t us) {
+  return us - static_cast<int64>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+}
+
+struct ReadContext {
+  Relation rel;
+  const SensorstateColumns *columns;
+  ReturnSetInfo *rsinfo;
+  TimestampTz now;
+};
+
+// The key as text: text keys as they are, integer keys in decimal.
+Datum key_text(const ReadContext &context, std::string_view key) {
+  if (context.columns->key_is_text)
+    return PointerGetDatum(cstring_to_text_with_len(key.data(), static_cast<int>(key.size())));
+  uint64 bits = 0;
+  for (char byte : key) bits = (bits << 8) | static_cast<uint8>(byte);
+  char buffer[32];
+  snprintf(buffer, sizeof buffer, INT64_FORMAT, static_cast<int64>(bits));
+  return CStringGetTextDatum(buffer);
+}
+
+// Encodes a key datum of the table's key type as index key bytes.
+std::string_view key_bytes(const SensorstateColumns &columns, Datum datum, char *buffer) {
+  if (columns.key_is_text) {
+    text *value = DatumGetTextPP(datum);
+    return {VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value)};
+  }
+  int64 number = columns.key_type == INT8OID ? DatumGetInt64(datum)
+                                             : static_cast<int64>(DatumGetInt32(datum));
+  uint64 bits = static_cast<uint64>(number);
+  for (int i = 7; i >= 0; --i, bits >>= 8) buffer[i] = static_cast<char>(bits & 0xFF);
+  return {buffer, 8};
+}
+
+void emit(const ReadContext &context, std::string_view key, const uint8_t *state_bytes,
+          size_t state_size, uint64_t version, int64_t arrival_us) {
+  core::StateView state;
+  if (core::decode_state(state_bytes, state_size, &state) != core::DecodeStatus::kOk)
+    ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("corrupted state in the latest index")));
+  const core::Reading &winner = state.winner();
+  TimestampTz reading_time = unix_us_to_timestamptz(
+      static_cast<int64_t>(core::hlc_physical(winner.hlc)) * 1000);
+  Interval *age = static_cast<Interval *>(palloc0(sizeof(Interval)));
+  age->time = context.now - reading_time;
+  bytea *state_datum = static_cast<bytea *>(palloc(VARHDRSZ + state_size));
+  SET_VARSIZE(state_datum, VARHDRSZ + state_size);
+  memcpy(VARDATA(state_datum), state_bytes, state_size);
+
+  Datum values[kLatestColumns];
+  bool nulls[kLatestColumns] = {};
+  values[0] = key_text(context, key);
+  values[1] = Float8GetDatum(winner.value);
+  values[2] = UInt64GetDatum(winner.hlc);
+  values[3] = PointerGetDatum(
+      cstring_to_text_with_len(winner.region.data(), static_cast<int>(winner.region.size())));
+  if (winner.device.empty())
+    nulls[4] = true;
+  else
+    values[4] = PointerGetDatum(
+        cstring_to_text_with_len(winner.device.data(), static_cast<int>(winner.device.size())));
+  values[5] = Int64GetDatum(static_cast<int64>(version));
+  values[6] = IntervalPGetDatum(age);
+  values[7] = BoolGetDatum(age->time <= static_cast<int64>(guc_freshness_bound_ms) * 1000);
+  values[8] = BoolGetDatum(core::is_conflicted(state));
+  values[9] = PointerGetDatum(state_datum);
+  if (arrival_us == 0)
+    nulls[10] = true;
+  else
+    values[10] = TimestampTzGetDatum(unix_us_to_timestamptz(arrival_us));
+  tuplestore_putvalues(context.rsinfo->setResult, context.rsinfo->setDesc, values, nulls);
+}
+
+void emit_entry(const core::LatestEntry &entry, void *context) {
+  emit(*static_cast<ReadContext *>(context), entry.key_bytes(), entry.state, entry.state_size,
+       entry.version, entry.arrival_us);
+}
+
+// SELECT key, merge_agg(state_of(...)) FROM ONLY t [WHERE key = $1] GROUP BY key
+char *merge_query(const ReadContext &context, bool one_key) {
+  SensorstateColumnNames names = sensorstate_column_names(context.rel, *context.columns);
+  StringInfoData query;
+  initStringInfo(&query);
+  appendStringInfo(&query,
+                   "SELECT %s, edgestate.merge_agg(edgestate.state_of(%s, %s, %s, %s, %s)) "
+                   "FROM ONLY %s.%s",
+                   names.key, names.value, names.ts, names.region, names.device, names.skew_bound,
+                   quote_identifier(get_namespace_name(RelationGetNamespace(context.rel))),
+                   quote_identifier(RelationGetRelationName(context.rel)));
+  if (one_key) appendStringInfo(&query, " WHERE %s = $1", names.key);
+  appendStringInfoString(&query, " GROUP BY 1");
+  return query.data;
+}
+
+// Computes the latest states from the table (all keys, or the one given),
+// puts them back into the index unless on a standby, and emits them.
+void compute_from_table(ReadContext &context, bool one_key, Datum key_datum, uint32_t generation) {
+  bool use_index = !RecoveryInProgress();
+  Oid db = MyDatabaseId;
+  Oid relid = RelationGetRelid(context.rel);
+  uint64_t epoch = (use_index && !one_key) ? latest_relation_epoch(db, relid) : 0;
+  char *query = merge_query(context, one_key);
+  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+  Oid argtypes[1] = {context.columns->key_type};
+  Datum args[1] = {key_datum};
+  int rc = SPI_execute_with_args(query, one_key ? 1 : 0, argtypes, args, nullptr, true, 0);
+  if (rc != SPI_OK_SELECT) elog(ERROR, "edgestate: computing the latest state failed: %d", rc);
+  int64_t arrival = now_unix_us();
+  auto *entry = static_cast<core::LatestEntry *>(palloc(sizeof(core::LatestEntry)));
+  for (uint64 row = 0; row < SPI_processed; ++row) {
+    bool key_null = false, state_null = false;
+    Datum key = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &key_null);
+    Datum state = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 2, &state_null);
+    if (key_null || state_null) continue;
+    bytea *state_bytes = DatumGetByteaPP(state);
+    const auto *data = reinterpret_cast<const uint8_t *>(VARDATA_ANY(state_bytes));
+    size_t size = VARSIZE_ANY_EXHDR(state_bytes);
+    char buffer[8];
+    std::string_view bytes = key_bytes(*context.columns, key, buffer);
+    core::StateView loaded;
+    if (core::decode_state(data, size, &loaded) != core::DecodeStatus::kOk)
+      ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("corrupted state from merge_agg")));
+    core::LatestKey index_key{db, relid, bytes};
+    if (use_index && latest_complete(index_key, loaded, generation, arrival, entry)) {
+      emit(context, bytes, entry->state, entry->state_size, entry->version, entry->arrival_us);
+    } else {
+      emit(context, bytes, data, size, 0, 0);
+    }
+  }
+  SPI_finish();
+  if (use_index && !one_key) latest_mark_complete(db, relid, epoch);
+}
+
+ReadContext open_for_read(FunctionCallInfo fcinfo, Oid relid) {
+  require_shmem("edgestate.latest()");
+  Relation rel = relation_open(relid, AccessShareLock);
+  if (!is_sensorstate(rel))
+    ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                    errmsg("\"%s\" is not a sensorstate table", RelationGetRelationName(rel)),
+                    errhint("Create it with CREATE TABLE ... USING sensorstate.")));
+  InitMaterializedSRF(fcinfo, 0);
+  return ReadContext{rel, sensorstate_columns(rel),
+                     reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo),
+                     GetCurrentTransactionStartTimestamp()};
+}
+
+}  // namespace
+}  // namespace edgestate
+
+using namespace edgestate;
+
+// latest(regclass): every key of the table.
+ES_SQL_FUNCTION(es_latest_all) {
+  ReadContext context = open_for_read(fcinfo, PG_GETARG_OID(0));
+  Oid relid = RelationGetRelid(context.rel);
+  if (!RecoveryInProgress() && latest_relation_complete(MyDatabaseId, relid)) {
+    latest_count_hit();
+    latest_for_each(MyDatabaseId, relid, emit_entry, &context);
+  } else {
+    latest_count_miss();
+    compute_from_table(context, false, Datum(0), 0);
+  }
+  relation_close(context.rel, AccessShareLock);
+  return Datum(0);
+}
+
+// latest(regclass, key text): one key.
+ES_SQL_FUNCTION(es_latest_key) {
+  ReadContext context = open_for_read(fcinfo, PG_GETARG_OID(0));
+  text *key_text_arg = PG_GETARG_TEXT_PP(1);
+  Datum key_datum;
+  if (context.columns->key_is_text) {
+    key_datum = PointerGetDatum(key_text_arg);
+  } else {
+    Datum parsed = DirectFunctionCall1(int8in, CStringGetDatum(text_to_cstring(key_text_arg)));
+    int64 number = DatumGetInt64(parsed);
+    if (context.columns->key_type == INT4OID) {
+      if (number < PG_INT32_MIN || number > PG_INT32_MAX) {
+        relation_close(context.rel, AccessShareLock);
+        return Datum(0);  // no integer key has that value
+      }
+      key_datum = Int32GetDatum(static_cast<int32>(number));
+    } else {
+      key_datum = Int64GetDatum(number);
+    }
+  }
+  char buffer[8];
+  std::string_view bytes = key_bytes(*context.columns, key_datum, buffer);
+  Oid relid = RelationGetRelid(context.rel);
+  core::LatestKey index_key{MyDatabaseId, relid, bytes};
+  auto *entry = static_cast<core::LatestEntry *>(palloc(sizeof(core::LatestEntry)));
+  bool in_recovery = RecoveryInProgress();
+  bool found = !in_recovery && bytes.size() <= 255 && latest_find(index_key, entry);
+  if (found && !entry->partial) {
+    latest_count_hit();
+    emit(context, bytes, entry->state, entry->state_size, entry->version, entry->arrival_us);
+  } else if (!found && !in_recovery && latest_relation_complete(MyDatabaseId, relid)) {
+    latest_count_hit();  // the index holds every key of the table: this one has no readings
+  } else {
+    latest_count_miss();
+    compute_from_table(context, true, key_datum, found ? entry->generation : 0);
+  }
+  relation_close(context.rel, AccessShareLock);
+  return Datum(0);
+}
+
+// purge(regclass, older_than interval): deletes readings whose ts is older
+// than now() - older_than; returns how many.
+ES_SQL_FUNCTION(es_purge) {
+  Oid relid = PG_GETARG_OID(0);
+  Interval *older_than = PG_GETARG_INTERVAL_P(1);
+  if (older_than->time < 0 || older_than->day < 0 || older_than->month < 0)
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                    errmsg("older_than must not be negative")));
+  Relation rel = relation_open(relid, RowExclusiveLock);
+  if (!is_sensorstate(rel))
+    ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                    errmsg("\"%s\" is not a sensorstate table", RelationGetRelationName(rel))));
+  const SensorstateColumns *columns = sensorstate_columns(rel);
+  SensorstateColumnNames names = sensorstate_column_names(rel, *columns);
+  StringInfoData query;
+  initStringInfo(&query);
+  appendStringInfo(&query, "DELETE FROM ONLY %s.%s WHERE %s < edgestate.hlc(now() - $1)",
+                   quote_identifier(get_namespace_name(RelationGetNamespace(rel))),
+                   quote_identifier(RelationGetRelationName(rel)), names.ts);
+  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+  Oid argtypes[1] = {INTERVALOID};
+  Datum args[1] = {IntervalPGetDatum(older_than)};
+  uint64 deleted = 0;
+  set_purge_in_progress(true);
+  PG_TRY();
+  {
+    if (SPI_execute_with_args(query.data, 1, argtypes, args, nullptr, false, 0) != SPI_OK_DELETE)
+      elog(ERROR, "edgestate: purge failed");
+    deleted = SPI_processed;
+  }
+  PG_FINALLY();
+  { set_purge_in_progress(false); }
+  PG_END_TRY();
+  SPI_finish();
+  if (deleted > 0) schedule_reset(relid);
+  relation_close(rel, NoLock);
+  PG_RETURN_INT64(static_cast<int64>(deleted));
+}
+
+// Validates a table against its column contract now (edgestate.configure()).
+ES_SQL_FUNCTION(es_check_sensorstate) {
+  Oid relid = PG_GETARG_OID(0);
+  Relation rel = relation_open(relid, AccessShareLock);
+  if (!is_sensorstate(rel))
+    ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                    errmsg("\"%s\" is not a sensorstate table", RelationGetRelationName(rel)),
+                    errhint("Create it with CREATE TABLE ... USING sensorstate.")));
+  forget_columns(relid);
+  sensorstate_columns(rel);
+  CacheInvalidateRelcacheByRelid(relid);
+  relation_close(rel, AccessShareLock);
+  PG_RETURN_VOID();
+}
+
+// latest_index_stats(): hits, misses, evictions, reloads, keys, capacity.
+ES_SQL_FUNCTION(es_latest_index_stats) {
+  require_shmem("edgestate.latest_index_stats()");
+  LatestStats stats = latest_stats();
+  TupleDesc desc;
+  if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+    elog(ERROR, "return type must be a row type");
+  Datum values[6] = {Int64GetDatum(static_cast<int64>(stats.hits)),
+                     Int64GetDatum(static_cast<int64>(stats.misses)),
+                     Int64GetDatum(static_cast<int64>(stats.evictions)),
+                     Int64GetDatum(static_cast<int64>(stats.reloads)),
+                     Int64GetDatum(static_cast<int64>(stats.keys)),
+                     Int64GetDatum(static_cast<int64>(stats.capacity))};
+  bool nulls[6] = {};
+  PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}

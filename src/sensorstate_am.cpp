@@ -1,0 +1,510 @@
+// The sensorstate table access method: PostgreSQL's heap for storage, MVCC,
+// WAL, TOAST, vacuum and indexes, plus capture of every inserted reading into
+// a per-transaction set that is merged into the shared latest index when the
+// transaction commits (docs/sensorstate.md).
+#include "core/merge.h"
+#include "core/state_codec.h"
+#include "guard.hpp"
+#include "gucs.hpp"
+#include "latest_index.hpp"
+#include "pg.hpp"
+#include "sensorstate_am.hpp"
+#include "sensorstate_contract.hpp"
+#include "shmem.hpp"
+
+extern "C" {
+#include "access/heapam.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+}
+
+// Plain style throughout: these callbacks run inside PostgreSQL's executor and
+// hold no object with a destructor across calls that may ereport.
+
+namespace edgestate {
+namespace {
+
+constexpr size_t kMaxKeyBytes = 255;
+
+// ---------------------------------------------------------------------------
+// Changes of the current transaction.
+
+struct PendingKey {
+  Oid relid;
+  SubTransactionId subxid;
+  uint16 key_size;
+  char key[kMaxKeyBytes];
+};
+
+struct PendingEntry {
+  PendingKey key;  // must be first
+  bytea *state;    // in TopTransactionContext
+};
+
+enum class MarkerKind { kCreated, kReset };
+struct Marker {
+  Oid relid;
+  MarkerKind kind;
+};
+
+HTAB *pending = nullptr;
+List *markers = NIL;  // of Marker *, in the order they happened
+SubTransactionId newest_subxid_with_pending = InvalidSubTransactionId;
+bool allow_delete = false;  // set by purge only
+
+uint32 pending_key_hash(const void *key, Size) {
+  const auto *k = static_cast<const PendingKey *>(key);
+  uint32 h = hash_bytes(reinterpret_cast<const unsigned char *>(k->key), k->key_size);
+  h = hash_combine(h, k->relid);
+  return hash_combine(h, k->subxid);
+}
+
+int pending_key_compare(const void *a, const void *b, Size) {
+  const auto *x = static_cast<const PendingKey *>(a);
+  const auto *y = static_cast<const PendingKey *>(b);
+  if (x->relid != y->relid || x->subxid != y->subxid || x->key_size != y->key_size) return 1;
+  return memcmp(x->key, y->key, x->key_size);
+}
+
+HTAB *pending_table() {
+  if (pending == nullptr) {
+    HASHCTL ctl;
+    ctl.keysize = sizeof(PendingKey);
+    ctl.entrysize = sizeof(PendingEntry);
+    ctl.hash = pending_key_hash;
+    ctl.match = pending_key_compare;
+    ctl.hcxt = TopTransactionContext;
+    pending = hash_create("edgestate pending readings", 256, &ctl,
+                          HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+  }
+  return pending;
+}
+
+// Encodes a state into transaction memory, reusing `previous` when it is large
+// enough. The state may view `previous`, so it is encoded on the stack first.
+bytea *encode_in_transaction(const core::StateView &state, bytea *previous) {
+  uint8_t encoded[core::kMaxEncodedStateBytes];
+  size_t size = core::encode_state(state, encoded, sizeof encoded);
+  bytea *result = previous;
+  if (result == nullptr || VARSIZE(result) < VARHDRSZ + size) {
+    result = static_cast<bytea *>(MemoryContextAlloc(TopTransactionContext, VARHDRSZ + size));
+    if (previous != nullptr) pfree(previous);
+  }
+  SET_VARSIZE(result, VARHDRSZ + size);
+  memcpy(VARDATA(result), encoded, size);
+  return result;
+}
+
+void decode_pending(const bytea *state, core::StateView *view) {
+  if (core::decode_state(reinterpret_cast<const uint8_t *>(VARDATA(state)),
+                         VARSIZE(state) - VARHDRSZ, view) != core::DecodeStatus::kOk)
+    elog(ERROR, "edgestate: corrupted pending state");
+}
+
+// Adds a state to the pending set under (relid, subxid, key).
+void add_pending(Oid relid, SubTransactionId subxid, const char *key, size_t key_size,
+                 const core::StateView &state) {
+  PendingKey lookup;
+  memset(&lookup, 0, offsetof(PendingKey, key));
+  lookup.relid = relid;
+  lookup.subxid = subxid;
+  lookup.key_size = static_cast<uint16>(key_size);
+  memcpy(lookup.key, key, key_size);
+  bool found = false;
+  auto *entry = static_cast<PendingEntry *>(hash_search(pending_table(), &lookup, HASH_ENTER, &found));
+  if (!found) {
+    entry->state = encode_in_transaction(state, nullptr);
+  } else {
+    core::StateView existing, merged;
+    decode_pending(entry->state, &existing);
+    core::merge_states(existing, state, static_cast<size_t>(guc_max_candidates), &merged);
+    entry->state = encode_in_transaction(merged, entry->state);
+  }
+  if (subxid > newest_subxid_with_pending) newest_subxid_with_pending = subxid;
+}
+
+void add_marker(Oid relid, MarkerKind kind) {
+  MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+  auto *marker = static_cast<Marker *>(palloc(sizeof(Marker)));
+  marker->relid = relid;
+  marker->kind = kind;
+  markers = lappend(markers, marker);
+  MemoryContextSwitchTo(old);
+}
+
+// Removes every pending change of a relation (it was truncated).
+void forget_pending_of(Oid relid) {
+  if (pending == nullptr) return;
+  HASH_SEQ_STATUS scan;
+  hash_seq_init(&scan, pending);
+  while (auto *entry = static_cast<PendingEntry *>(hash_seq_search(&scan))) {
+    if (entry->key.relid == relid) hash_search(pending, &entry->key, HASH_REMOVE, nullptr);
+  }
+}
+
+void reset_transaction_state() {
+  pending = nullptr;  // freed with TopTransactionContext
+  markers = NIL;
+  newest_subxid_with_pending = InvalidSubTransactionId;
+  allow_delete = false;
+}
+
+int64_t now_us() {
+  return GetCurrentTimestamp() +
+         static_cast<int64>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+}
+
+// At commit: the transaction is durable and visible; publish its changes.
+// Nothing here may raise an ERROR (the transaction cannot abort any more).
+void apply_committed() {
+  if (!shmem_ready()) return;
+  ListCell *cell;
+  foreach (cell, markers) {
+    auto *marker = static_cast<Marker *>(lfirst(cell));
+    if (marker->kind == MarkerKind::kCreated)
+      latest_register_new_relation(MyDatabaseId, marker->relid);
+    else
+      latest_reset_relation(MyDatabaseId, marker->relid);
+  }
+  if (pending == nullptr) return;
+  int64_t arrival = now_us();
+  HASH_SEQ_STATUS scan;
+  hash_seq_init(&scan, pending);
+  while (auto *entry = static_cast<PendingEntry *>(hash_seq_search(&scan))) {
+    core::StateView state;
+    if (core::decode_state(reinterpret_cast<const uint8_t *>(VARDATA(entry->state)),
+                           VARSIZE(entry->state) - VARHDRSZ, &state) != core::DecodeStatus::kOk) {
+      latest_mark_incomplete(MyDatabaseId, entry->key.relid);
+      continue;
+    }
+    core::LatestKey key{MyDatabaseId, entry->key.relid,
+                        std::string_view(entry->key.key, entry->key.key_size)};
+    latest_merge(key, state, arrival);
+  }
+}
+
+// PREPARE TRANSACTION: the commit happens elsewhere (COMMIT PREPARED, maybe in
+// another backend or after a restart), so the relations it wrote are marked
+// incomplete and reload from their tables.
+void forget_prepared() {
+  if (!shmem_ready()) return;
+  ListCell *cell;
+  foreach (cell, markers) latest_mark_incomplete(MyDatabaseId, static_cast<Marker *>(lfirst(cell))->relid);
+  if (pending == nullptr) return;
+  HASH_SEQ_STATUS scan;
+  hash_seq_init(&scan, pending);
+  while (auto *entry = static_cast<PendingEntry *>(hash_seq_search(&scan)))
+    latest_mark_incomplete(MyDatabaseId, entry->key.relid);
+}
+
+void on_transaction_event(XactEvent event, void *) {
+  switch (event) {
+    case XACT_EVENT_COMMIT:
+      apply_committed();
+      reset_transaction_state();
+      break;
+    case XACT_EVENT_PRE_PREPARE:
+      forget_prepared();
+      break;
+    case XACT_EVENT_PREPARE:
+    case XACT_EVENT_ABORT:
+    case XACT_EVENT_PARALLEL_ABORT:
+    case XACT_EVENT_PARALLEL_COMMIT:
+      reset_transaction_state();
+      break;
+    default:
+      break;
+  }
+}
+
+// A committed subtransaction hands its changes to its parent; an aborted one
+// leaves no trace.
+void on_subtransaction_event(SubXactEvent event, SubTransactionId subxid,
+                             SubTransactionId parent, void *) {
+  if (pending == nullptr || subxid > newest_subxid_with_pending) return;
+  if (event != SUBXACT_EVENT_COMMIT_SUB && event != SUBXACT_EVENT_ABORT_SUB) return;
+  HASH_SEQ_STATUS scan;
+  hash_seq_init(&scan, pending);
+  List *moved = NIL;
+  while (auto *entry = static_cast<PendingEntry *>(hash_seq_search(&scan))) {
+    if (entry->key.subxid != subxid) continue;
+    if (event == SUBXACT_EVENT_COMMIT_SUB) {
+      auto *copy = static_cast<PendingEntry *>(palloc(sizeof(PendingEntry)));
+      *copy = *entry;
+      moved = lappend(moved, copy);
+    } else {
+      pfree(entry->state);
+    }
+    hash_search(pending, &entry->key, HASH_REMOVE, nullptr);
+  }
+  ListCell *cell;
+  foreach (cell, moved) {
+    auto *entry = static_cast<PendingEntry *>(lfirst(cell));
+    core::StateView state;
+    decode_pending(entry->state, &state);
+    add_pending(entry->key.relid, parent, entry->key.key, entry->key.key_size, state);
+  }
+  list_free_deep(moved);
+}
+
+// ---------------------------------------------------------------------------
+// Reading a row.
+
+[[noreturn]] void bad_reading(Relation rel, int sqlstate, const char *what) {
+  ereport(ERROR, (errcode(sqlstate),
+                  errmsg("invalid reading for sensorstate table \"%s\": %s",
+                         RelationGetRelationName(rel), what)));
+  pg_unreachable();
+}
+
+Datum required(Relation rel, TupleTableSlot *slot, AttrNumber attnum) {
+  if (slot->tts_isnull[attnum - 1])
+    ereport(ERROR, (errcode(ERRCODE_NOT_NULL_VIOLATION),
+                    errmsg("null value in column \"%s\" of sensorstate table \"%s\"",
+                           NameStr(TupleDescAttr(RelationGetDescr(rel), attnum - 1)->attname),
+                           RelationGetRelationName(rel))));
+  return slot->tts_values[attnum - 1];
+}
+
+std::string_view text_of(Datum datum) {
+  text *value = DatumGetTextPP(datum);
+  return {VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value)};
+}
+
+void capture(Relation rel, TupleTableSlot *slot) {
+  if (!shmem_ready()) return;
+  const SensorstateColumns *columns = sensorstate_columns(rel);
+  slot_getallattrs(slot);
+
+  char key_buffer[8];
+  std::string_view key;
+  Datum key_datum = required(rel, slot, columns->key);
+  if (columns->key_is_text) {
+    key = text_of(key_datum);
+    if (key.size() > kMaxKeyBytes)
+      bad_reading(rel, ERRCODE_STRING_DATA_RIGHT_TRUNCATION, "key is longer than 255 bytes");
+  } else {
+    int64 number = columns->key_type == INT8OID ? DatumGetInt64(key_datum)
+                                                : static_cast<int64>(DatumGetInt32(key_datum));
+    uint64 bits = static_cast<uint64>(number);
+    for (int i = 7; i >= 0; --i, bits >>= 8) key_buffer[i] = static_cast<char>(bits & 0xFF);
+    key = std::string_view(key_buffer, 8);
+  }
+
+  double value = DatumGetFloat8(required(rel, slot, columns->value));
+  uint64_t ts = DatumGetUInt64(required(rel, slot, columns->ts));
+  std::string_view region = text_of(required(rel, slot, columns->region));
+  std::string_view device;
+  if (columns->device != InvalidAttrNumber && !slot->tts_isnull[columns->device - 1])
+    device = text_of(slot->tts_values[columns->device - 1]);
+  uint32_t skew_ms = static_cast<uint32_t>(guc_default_skew_bound_ms);
+  if (columns->skew_bound != InvalidAttrNumber && !slot->tts_isnull[columns->skew_bound - 1]) {
+    const Interval *bound = DatumGetIntervalP(slot->tts_values[columns->skew_bound - 1]);
+    int64 us = bound->time + static_cast<int64>(bound->day) * USECS_PER_DAY;
+    if (bound->month != 0 || us < 0 || us / 1000 > static_cast<int64>(core::kMaxSkewMs))
+      bad_reading(rel, ERRCODE_INVALID_PARAMETER_VALUE, "skew_bound must be between 0 and 24 hours");
+    skew_ms = static_cast<uint32_t>(us / 1000);
+  }
+
+  core::Reading reading(value, ts, skew_ms, region, device);
+  core::StateView single;
+  core::ReadingError error = core::state_of(reading, &single);
+  if (error != core::ReadingError::kOk)
+    bad_reading(rel,
+                error == core::ReadingError::kEmptyRegion || error == core::ReadingError::kSkewOutOfRange
+                    ? ERRCODE_INVALID_PARAMETER_VALUE
+                    : ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
+                core::describe(error));
+  add_pending(RelationGetRelid(rel), GetCurrentSubTransactionId(), key.data(), key.size(), single);
+}
+
+// ---------------------------------------------------------------------------
+// The routine: heap's, with these overrides.
+
+TableAmRoutine routine;
+const TableAmRoutine *heap = nullptr;
+
+void sensorstate_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid, int options,
+                              BulkInsertStateData *bistate) {
+  heap->tuple_insert(rel, slot, cid, options, bistate);
+  capture(rel, slot);
+}
+
+void sensorstate_tuple_complete_speculative(Relation rel, TupleTableSlot *slot, uint32 token,
+                                            bool succeeded) {
+  heap->tuple_complete_speculative(rel, slot, token, succeeded);
+  if (succeeded) capture(rel, slot);
+}
+
+void sensorstate_multi_insert(Relation rel, TupleTableSlot **slots, int count, CommandId cid,
+                              int options, BulkInsertStateData *bistate) {
+  heap->multi_insert(rel, slots, count, cid, options, bistate);
+  for (int i = 0; i < count; ++i) capture(rel, slots[i]);
+}
+
+[[noreturn]] void refuse_change(Relation rel, const char *command) {
+  ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                  errmsg("cannot %s rows of sensorstate table \"%s\"", command,
+                         RelationGetRelationName(rel)),
+                  errdetail("A sensorstate table is append-only: its latest state is the merge "
+                            "of every reading."),
+                  errhint("Insert a newer reading instead; remove old readings with "
+                          "edgestate.purge().")));
+  pg_unreachable();
+}
+
+TM_Result sensorstate_tuple_delete(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapshot,
+                                   Snapshot crosscheck, bool wait, TM_FailureData *tmfd,
+                                   bool changing_part) {
+  if (!allow_delete) refuse_change(rel, "delete");
+  return heap->tuple_delete(rel, tid, cid, snapshot, crosscheck, wait, tmfd, changing_part);
+}
+
+TM_Result sensorstate_tuple_update(Relation rel, ItemPointer, TupleTableSlot *, CommandId,
+                                   Snapshot, Snapshot, bool, TM_FailureData *, LockTupleMode *,
+                                   bool *) {
+  refuse_change(rel, "update");
+}
+
+// New storage: CREATE TABLE (a new, empty relation) or TRUNCATE.
+void sensorstate_set_new_filenode(Relation rel, const RelFileNode *node, char persistence,
+                                  TransactionId *freeze_xid, MultiXactId *minmulti) {
+  heap->relation_set_new_filenode(rel, node, persistence, freeze_xid, minmulti);
+  // CREATE TABLE passes the relation's own node; TRUNCATE a new one.
+  if (rel->rd_createSubid != InvalidSubTransactionId && node->relNode == rel->rd_node.relNode) {
+    add_marker(RelationGetRelid(rel), MarkerKind::kCreated);
+  } else {
+    forget_pending_of(RelationGetRelid(rel));
+    add_marker(RelationGetRelid(rel), MarkerKind::kReset);
+  }
+}
+
+void sensorstate_nontransactional_truncate(Relation rel) {
+  heap->relation_nontransactional_truncate(rel);
+  forget_pending_of(RelationGetRelid(rel));
+  add_marker(RelationGetRelid(rel), MarkerKind::kReset);
+}
+
+// Heap's scan code insists on the heap routine (heap_getnext); index builds
+// and CLUSTER go through it, so they run with heap's routine in place.
+double sensorstate_index_build_range_scan(Relation table_rel, Relation index_rel,
+                                          IndexInfo *index_info, bool allow_sync, bool anyvisible,
+                                          bool progress, BlockNumber start, BlockNumber count,
+                                          IndexBuildCallback callback, void *state,
+                                          TableScanDesc scan) {
+  const TableAmRoutine *saved = table_rel->rd_tableam;
+  double tuples = 0;
+  table_rel->rd_tableam = heap;
+  PG_TRY();
+  {
+    tuples = heap->index_build_range_scan(table_rel, index_rel, index_info, allow_sync,
+                                          anyvisible, progress, start, count, callback, state,
+                                          scan);
+  }
+  PG_FINALLY();
+  { table_rel->rd_tableam = saved; }
+  PG_END_TRY();
+  return tuples;
+}
+
+void sensorstate_index_validate_scan(Relation table_rel, Relation index_rel, IndexInfo *index_info,
+                                     Snapshot snapshot, ValidateIndexState *state) {
+  const TableAmRoutine *saved = table_rel->rd_tableam;
+  table_rel->rd_tableam = heap;
+  PG_TRY();
+  { heap->index_validate_scan(table_rel, index_rel, index_info, snapshot, state); }
+  PG_FINALLY();
+  { table_rel->rd_tableam = saved; }
+  PG_END_TRY();
+}
+
+void sensorstate_copy_for_cluster(Relation old_table, Relation new_table, Relation old_index,
+                                  bool use_sort, TransactionId oldest_xmin,
+                                  TransactionId *xid_cutoff, MultiXactId *multi_cutoff,
+                                  double *num_tuples, double *tups_vacuumed,
+                                  double *tups_recently_dead) {
+  const TableAmRoutine *saved = old_table->rd_tableam;
+  old_table->rd_tableam = heap;
+  PG_TRY();
+  {
+    heap->relation_copy_for_cluster(old_table, new_table, old_index, use_sort, oldest_xmin,
+                                    xid_cutoff, multi_cutoff, num_tuples, tups_vacuumed,
+                                    tups_recently_dead);
+  }
+  PG_FINALLY();
+  { old_table->rd_tableam = saved; }
+  PG_END_TRY();
+}
+
+// TOAST tables of sensorstate tables are plain heap tables.
+Oid sensorstate_toast_am(Relation) { return HEAP_TABLE_AM_OID; }
+
+const TableAmRoutine *build_routine() {
+  if (heap == nullptr) {
+    heap = GetHeapamTableAmRoutine();
+    routine = *heap;
+    routine.tuple_insert = sensorstate_tuple_insert;
+    routine.tuple_complete_speculative = sensorstate_tuple_complete_speculative;
+    routine.multi_insert = sensorstate_multi_insert;
+    routine.tuple_delete = sensorstate_tuple_delete;
+    routine.tuple_update = sensorstate_tuple_update;
+    routine.relation_set_new_filenode = sensorstate_set_new_filenode;
+    routine.relation_nontransactional_truncate = sensorstate_nontransactional_truncate;
+    routine.index_build_range_scan = sensorstate_index_build_range_scan;
+    routine.index_validate_scan = sensorstate_index_validate_scan;
+    routine.relation_copy_for_cluster = sensorstate_copy_for_cluster;
+    routine.relation_toast_am = sensorstate_toast_am;
+  }
+  return &routine;
+}
+
+// DROP TABLE: forget the relation's entries and its configuration at commit.
+object_access_hook_type prev_object_access_hook = nullptr;
+
+void on_object_access(ObjectAccessType access, Oid class_id, Oid object_id, int sub_id,
+                      void *arg) {
+  if (prev_object_access_hook != nullptr)
+    prev_object_access_hook(access, class_id, object_id, sub_id, arg);
+  if (access != OAT_DROP || class_id != RelationRelationId || sub_id != 0) return;
+  HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(object_id));
+  if (!HeapTupleIsValid(tuple)) return;
+  auto *form = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple));
+  bool ours = form->relkind == RELKIND_RELATION && OidIsValid(form->relam) &&
+              form->relam == sensorstate_am_oid();
+  ReleaseSysCache(tuple);
+  if (!ours) return;
+  forget_pending_of(object_id);
+  add_marker(object_id, MarkerKind::kReset);
+  forget_configuration(object_id);
+}
+
+}  // namespace
+
+void install_sensorstate_hooks() {
+  RegisterXactCallback(on_transaction_event, nullptr);
+  RegisterSubXactCallback(on_subtransaction_event, nullptr);
+  prev_object_access_hook = object_access_hook;
+  object_access_hook = on_object_access;
+}
+
+void set_purge_in_progress(bool in_progress) { allow_delete = in_progress; }
+
+void schedule_reset(Oid relid) { add_marker(relid, MarkerKind::kReset); }
+
+}  // namespace edgestate
+
+ES_SQL_FUNCTION(es_sensorstate_handler) {
+  PG_RETURN_POINTER(edgestate::build_routine());
+}

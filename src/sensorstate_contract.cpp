@@ -1,0 +1,197 @@
+#include "sensorstate_contract.hpp"
+
+#include "sensorstate_am.hpp"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+}
+
+// Plain style: no C++ object with a destructor is alive across ereport.
+
+namespace edgestate {
+namespace {
+
+HTAB *column_cache = nullptr;
+
+void forget_relation(Datum, Oid relid) {
+  if (column_cache == nullptr) return;
+  if (relid == InvalidOid) {
+    hash_destroy(column_cache);
+    column_cache = nullptr;
+  } else {
+    hash_search(column_cache, &relid, HASH_REMOVE, nullptr);
+  }
+}
+
+HTAB *cache() {
+  if (column_cache == nullptr) {
+    static bool registered = false;
+    if (!registered) {
+      CacheRegisterRelcacheCallback(forget_relation, 0);
+      registered = true;
+    }
+    HASHCTL ctl;
+    ctl.keysize = sizeof(Oid);
+    ctl.entrysize = sizeof(SensorstateColumns);
+    ctl.hcxt = CacheMemoryContext;
+    column_cache = hash_create("edgestate sensorstate columns", 64, &ctl,
+                               HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+  }
+  return column_cache;
+}
+
+// The configured column names (NULL for "use the convention").
+struct Mapping {
+  char *names[6];
+};
+constexpr const char *kRoles[6] = {"key", "value", "ts", "region", "device", "skew_bound"};
+
+Mapping read_mapping(Oid relid) {
+  Mapping mapping{};
+  MemoryContext caller_context = CurrentMemoryContext;
+  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+  Oid argtypes[1] = {OIDOID};
+  Datum args[1] = {ObjectIdGetDatum(relid)};
+  int rc = SPI_execute_with_args(
+      "SELECT key_column, value_column, ts_column, region_column, device_column, "
+      "skew_bound_column FROM edgestate.sensorstate_config WHERE table_name = $1::regclass",
+      1, argtypes, args, nullptr, true, 1);
+  if (rc == SPI_OK_SELECT && SPI_processed == 1) {
+    for (int i = 0; i < 6; ++i) {
+      char *value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1);
+      mapping.names[i] = value != nullptr ? MemoryContextStrdup(caller_context, value) : nullptr;
+    }
+  }
+  SPI_finish();
+  return mapping;
+}
+
+[[noreturn]] void refuse(Relation rel, const char *message, const char *column) {
+  ereport(ERROR,
+          (errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+           errmsg("sensorstate table \"%s\" %s \"%s\"", RelationGetRelationName(rel), message,
+                  column),
+           errhint("A sensorstate table has columns key (text or bigint), value (float8), ts "
+                   "(hlc), region (text), and optionally device (text) and skew_bound "
+                   "(interval); map other names with edgestate.configure('%s', key_column => "
+                   "'sensor_id', ...).",
+                   RelationGetRelationName(rel))));
+  pg_unreachable();
+}
+
+AttrNumber find_column(Relation rel, const char *name, bool required) {
+  TupleDesc desc = RelationGetDescr(rel);
+  for (int i = 0; i < desc->natts; ++i) {
+    Form_pg_attribute attr = TupleDescAttr(desc, i);
+    if (!attr->attisdropped && strcmp(NameStr(attr->attname), name) == 0) return attr->attnum;
+  }
+  if (required) refuse(rel, "has no column", name);
+  return InvalidAttrNumber;
+}
+
+Oid column_type(Relation rel, AttrNumber attnum) {
+  return TupleDescAttr(RelationGetDescr(rel), attnum - 1)->atttypid;
+}
+
+void require_type(Relation rel, AttrNumber attnum, const char *name, bool ok,
+                  const char *expected) {
+  if (ok) return;
+  ereport(ERROR,
+          (errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+           errmsg("column \"%s\" of sensorstate table \"%s\" must be of type %s, not %s", name,
+                  RelationGetRelationName(rel), expected,
+                  format_type_be(column_type(rel, attnum)))));
+}
+
+Oid hlc_type_oid() {
+  Oid schema = get_namespace_oid("edgestate", false);
+  return GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum("hlc"),
+                         ObjectIdGetDatum(schema));
+}
+
+bool is_text_type(Oid type) { return type == TEXTOID || type == VARCHAROID; }
+
+}  // namespace
+
+Oid sensorstate_am_oid() { return get_am_oid("sensorstate", true); }
+
+bool is_sensorstate(Relation rel) {
+  return rel->rd_rel->relkind == RELKIND_RELATION && rel->rd_rel->relam == sensorstate_am_oid();
+}
+
+const SensorstateColumns *sensorstate_columns(Relation rel) {
+  Oid relid = RelationGetRelid(rel);
+  bool found = false;
+  auto *cached = static_cast<SensorstateColumns *>(hash_search(cache(), &relid, HASH_FIND, &found));
+  if (found) return cached;
+
+  Mapping mapping = read_mapping(relid);
+  SensorstateColumns columns{};
+  columns.relid = relid;
+  const char *names[6];
+  for (int i = 0; i < 6; ++i) names[i] = mapping.names[i] != nullptr ? mapping.names[i] : kRoles[i];
+  columns.key = find_column(rel, names[0], true);
+  columns.value = find_column(rel, names[1], true);
+  columns.ts = find_column(rel, names[2], true);
+  columns.region = find_column(rel, names[3], true);
+  columns.device = find_column(rel, names[4], mapping.names[4] != nullptr);
+  columns.skew_bound = find_column(rel, names[5], mapping.names[5] != nullptr);
+
+  columns.key_type = column_type(rel, columns.key);
+  columns.key_is_text = is_text_type(columns.key_type);
+  require_type(rel, columns.key, names[0],
+               columns.key_is_text || columns.key_type == INT8OID || columns.key_type == INT4OID,
+               "text, varchar, bigint or integer");
+  require_type(rel, columns.value, names[1], column_type(rel, columns.value) == FLOAT8OID,
+               "double precision");
+  require_type(rel, columns.ts, names[2], column_type(rel, columns.ts) == hlc_type_oid(),
+               "edgestate.hlc");
+  require_type(rel, columns.region, names[3], is_text_type(column_type(rel, columns.region)),
+               "text or varchar");
+  if (columns.device != InvalidAttrNumber)
+    require_type(rel, columns.device, names[4], is_text_type(column_type(rel, columns.device)),
+                 "text or varchar");
+  if (columns.skew_bound != InvalidAttrNumber)
+    require_type(rel, columns.skew_bound, names[5],
+                 column_type(rel, columns.skew_bound) == INTERVALOID, "interval");
+
+  cached = static_cast<SensorstateColumns *>(hash_search(cache(), &relid, HASH_ENTER, &found));
+  *cached = columns;
+  return cached;
+}
+
+void forget_columns(Oid relid) { forget_relation(0, relid); }
+
+void forget_configuration(Oid relid) {
+  Oid schema = get_namespace_oid("edgestate", true);
+  if (!OidIsValid(schema) || !OidIsValid(get_relname_relid("sensorstate_config", schema))) return;
+  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+  Oid argtypes[1] = {OIDOID};
+  Datum args[1] = {ObjectIdGetDatum(relid)};
+  SPI_execute_with_args("DELETE FROM edgestate.sensorstate_config WHERE table_name = $1::regclass",
+                        1, argtypes, args, nullptr, false, 0);
+  SPI_finish();
+}
+
+SensorstateColumnNames sensorstate_column_names(Relation rel, const SensorstateColumns &columns) {
+  TupleDesc desc = RelationGetDescr(rel);
+  auto name = [&](AttrNumber attnum) -> const char * {
+    if (attnum == InvalidAttrNumber) return "NULL";
+    return quote_identifier(NameStr(TupleDescAttr(desc, attnum - 1)->attname));
+  };
+  return SensorstateColumnNames{name(columns.key),    name(columns.value),
+                                name(columns.ts),     name(columns.region),
+                                name(columns.device), name(columns.skew_bound)};
+}
+
+}  // namespace edgestate

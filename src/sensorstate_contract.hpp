@@ -1,0 +1,48 @@
+// Which column of a sensorstate table is which: the naming convention (key,
+// value, ts, region, device, skew_bound) or the mapping given with
+// edgestate.configure(), checked against the column types and cached per
+// backend until the table or its configuration changes.
+#pragma once
+
+#include "pg.hpp"
+
+extern "C" {
+#include "utils/rel.h"
+}
+
+namespace edgestate {
+
+struct SensorstateColumns {
+  Oid relid;
+  AttrNumber key;
+  AttrNumber value;
+  AttrNumber ts;
+  AttrNumber region;
+  AttrNumber device;      // InvalidAttrNumber when the table has none
+  AttrNumber skew_bound;  // InvalidAttrNumber: edgestate.default_skew_bound
+  bool key_is_text;       // text or varchar; otherwise bigint or integer
+  Oid key_type;
+};
+
+// The table's columns; ERROR 42P16 with a hint when it does not fit.
+const SensorstateColumns *sensorstate_columns(Relation rel);
+
+// Drops the cached columns of a relation (after edgestate.configure()).
+void forget_columns(Oid relid);
+
+// Column names for building queries over the table (quoted identifiers).
+struct SensorstateColumnNames {
+  const char *key;
+  const char *value;
+  const char *ts;
+  const char *region;
+  const char *device;      // "NULL" when absent
+  const char *skew_bound;  // "NULL" when absent
+};
+SensorstateColumnNames sensorstate_column_names(Relation rel, const SensorstateColumns &columns);
+
+// The OID of the sensorstate access method (InvalidOid before CREATE EXTENSION).
+Oid sensorstate_am_oid();
+bool is_sensorstate(Relation rel);
+
+}  // namespace edgestate
