@@ -21,6 +21,8 @@ bool is_conflicted(const StateView& state) {
 ReadingError state_of(const Reading& reading, StateView* out) {
   const ReadingError error = validate_reading(reading);
   if (error != ReadingError::kOk) return error;
+  // Rebuilt through the constructor: the fields are public, so the value may
+  // hold a NaN that was never canonicalised.
   out->entries[0] = Reading(reading.value, reading.hlc, reading.skew_ms, reading.region,
                             reading.device);
   out->count = 1;

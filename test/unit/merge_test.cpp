@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/resolve.h"
 #include "core/state_text.h"
 #include "test_support.h"
 
@@ -31,6 +32,11 @@ TEST(Merge, WorkedExample) {
   EXPECT_EQ(format_state(state),
             "{21.5 @ 2026-11-26 06:20:40.133+00#0 \"eu-west\"/\"gw-7\" skew 50ms, "
             "20.9 @ 2026-11-26 06:20:40.123+00#0 \"us-east\"/\"gw-2\" skew 50ms}");
+  EXPECT_EQ(resolve(state, Policy::kLww, ""), 21.5);
+  EXPECT_EQ(resolve(state, Policy::kMax, ""), 21.5);
+  EXPECT_EQ(resolve(state, Policy::kMin, ""), 20.9);
+  EXPECT_EQ(resolve(state, Policy::kMean, ""), 21.2);
+  EXPECT_EQ(resolve(state, Policy::kPreferRegion, "us-east"), 20.9);
 }
 
 TEST(Merge, SameOriginNewerSupersedes) {
