@@ -37,6 +37,9 @@ struct LatestShared {
   pg_atomic_uint64 misses;
   pg_atomic_uint64 evictions;
   pg_atomic_uint64 reloads;
+  // Bumped by every eviction and reset, before the relation is marked
+  // incomplete; committers compare it under the partition lock.
+  pg_atomic_uint64 invalidations;
   int relation_count;
   RelationMeta relations[kMaxRelations];
 };
@@ -78,9 +81,12 @@ RelationMeta *find_meta(Oid db, Oid rel, bool create) {
   return nullptr;
 }
 
+// Called with the partition lock still held, so that no committer can take
+// the evicted key's place as if its relation were complete.
 void note_eviction(const core::MergeOutcome &outcome) {
   if (!outcome.evicted) return;
   pg_atomic_fetch_add_u64(&shared->evictions, 1);
+  pg_atomic_fetch_add_u64(&shared->invalidations, 1);
   latest_mark_incomplete(outcome.evicted_db, outcome.evicted_rel);
 }
 
@@ -168,6 +174,7 @@ void latest_shmem_init(void *memory, bool found) {
   pg_atomic_init_u64(&shared->misses, 0);
   pg_atomic_init_u64(&shared->evictions, 0);
   pg_atomic_init_u64(&shared->reloads, 0);
+  pg_atomic_init_u64(&shared->invalidations, 0);
   shared->relation_count = 0;
   table = new (table_storage) core::LatestTable(core::LatestTable::create(table_memory, layout()));
   if (!IsUnderPostmaster) {
@@ -266,6 +273,7 @@ void latest_mark_incomplete(uint32_t db, uint32_t rel) {
 }
 
 void latest_reset_relation(uint32_t db, uint32_t rel) {
+  pg_atomic_fetch_add_u64(&shared->invalidations, 1);
   latest_mark_incomplete(db, rel);
   for (uint32_t p = 0; p < kLatestPartitions; ++p) {
     LWLockAcquire(&shared->partition_locks[p].lock, LW_EXCLUSIVE);
@@ -277,17 +285,27 @@ void latest_reset_relation(uint32_t db, uint32_t rel) {
   latest_mark_incomplete(db, rel);
 }
 
+CompletenessCheck latest_check_complete(uint32_t db, uint32_t rel) {
+  CompletenessCheck check;
+  check.invalidations = pg_atomic_read_u64(&shared->invalidations);
+  pg_memory_barrier();
+  check.complete = latest_relation_complete(db, rel);
+  return check;
+}
+
 core::MergeOutcome latest_merge(const core::LatestKey &key, const core::StateView &state,
-                                int64_t arrival_us) {
+                                int64_t arrival_us, const CompletenessCheck &check) {
   uint64_t hash = core::latest_key_hash(key);
-  bool partial = !latest_relation_complete(key.db, key.rel);
   LWLock *lock = partition_lock(hash);
   LWLockAcquire(lock, LW_EXCLUSIVE);
+  bool complete = check.complete;
+  if (complete && pg_atomic_read_u64(&shared->invalidations) != check.invalidations)
+    complete = latest_relation_complete(key.db, key.rel);
   core::MergeOutcome outcome = table->merge(hash, key, state,
                                             static_cast<size_t>(guc_max_candidates), arrival_us,
-                                            partial);
-  LWLockRelease(lock);
+                                            !complete);
   note_eviction(outcome);
+  LWLockRelease(lock);
   if (!outcome.stored) latest_mark_incomplete(key.db, key.rel);
   return outcome;
 }
@@ -311,8 +329,8 @@ bool latest_complete(const core::LatestKey &key, const core::StateView &loaded,
                                                static_cast<size_t>(guc_max_candidates),
                                                arrival_us, generation);
   bool found = outcome.stored && table->find(hash, key, out);
-  LWLockRelease(lock);
   note_eviction(outcome);
+  LWLockRelease(lock);
   return found;
 }
 

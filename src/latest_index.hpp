@@ -49,10 +49,19 @@ void latest_register_new_relation(uint32_t db, uint32_t rel);
 void latest_reset_relation(uint32_t db, uint32_t rel);
 void latest_mark_incomplete(uint32_t db, uint32_t rel);
 
-// Merges a committed state into a key's entry; a missing key of an
-// incomplete relation becomes a partial entry.
+// A committer's view of one relation's completeness, taken once per commit:
+// the invalidation count is read first, so that an eviction or reset after
+// the check is noticed when merging.
+struct CompletenessCheck {
+  uint64_t invalidations;
+  bool complete;
+};
+CompletenessCheck latest_check_complete(uint32_t db, uint32_t rel);
+
+// Merges a committed state into a key's entry; a missing key becomes a
+// partial entry unless the relation is (still) complete.
 core::MergeOutcome latest_merge(const core::LatestKey &key, const core::StateView &state,
-                                int64_t arrival_us);
+                                int64_t arrival_us, const CompletenessCheck &check);
 
 // Copies the key's entry out; false when absent.
 bool latest_find(const core::LatestKey &key, core::LatestEntry *out);

@@ -180,9 +180,15 @@ void apply_committed() {
   }
   if (pending == nullptr) return;
   int64_t arrival = now_us();
+  Oid checked_relation = InvalidOid;
+  CompletenessCheck check{};
   HASH_SEQ_STATUS scan;
   hash_seq_init(&scan, pending);
   while (auto *entry = static_cast<PendingEntry *>(hash_seq_search(&scan))) {
+    if (entry->key.relid != checked_relation) {
+      checked_relation = entry->key.relid;
+      check = latest_check_complete(MyDatabaseId, entry->key.relid);
+    }
     core::StateView state;
     if (core::decode_state(reinterpret_cast<const uint8_t *>(VARDATA(entry->state)),
                            VARSIZE(entry->state) - VARHDRSZ, &state) != core::DecodeStatus::kOk) {
@@ -191,7 +197,7 @@ void apply_committed() {
     }
     core::LatestKey key{MyDatabaseId, entry->key.relid,
                         std::string_view(entry->key.key, entry->key.key_size)};
-    latest_merge(key, state, arrival);
+    latest_merge(key, state, arrival, check);
   }
 }
 
