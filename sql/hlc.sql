@@ -3,7 +3,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS edgestate;
 RESET client_min_messages;
-SET search_path = edgestate, public;
+SET search_path = public, edgestate;
 SET TimeZone = 'UTC';
 
 -- Canonical text round-trips exactly; any timestamptz literal is accepted.

@@ -4,7 +4,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS edgestate;
 RESET client_min_messages;
-SET search_path = edgestate, public;
+SET search_path = public, edgestate;
 SET extra_float_digits = 0;
 
 -- The oracle: how many keys differ between latest() and merge_agg over rows.
@@ -134,7 +134,14 @@ INSERT INTO misnamed VALUES (1, 1, '2026-01-01+00', 'eu-west');
 SELECT count(*) FROM latest('misnamed');
 SELECT configure('misnamed', key_column => 'sensor_id', value_column => 'temp', ts_column => 'at',
                  region_column => 'site', ttl => '30 days');
-SELECT * FROM sensorstate_config;
+SELECT * FROM sensorstate_config WHERE table_name = 'misnamed'::regclass;
+-- The mapping is a set of security labels of provider edgestate.
+SELECT objsubid, label FROM pg_seclabel WHERE objoid = 'misnamed'::regclass AND provider = 'edgestate' ORDER BY 1;
+-- Remapping one role moves its label.
+ALTER TABLE misnamed ADD COLUMN site2 text;
+SELECT configure('misnamed', region_column => 'site2');
+SELECT region_column FROM sensorstate_config WHERE table_name = 'misnamed'::regclass;
+SELECT configure('misnamed', region_column => 'site');
 INSERT INTO misnamed VALUES (1, 1.5, '2026-01-01+00', 'eu-west'), (2, 2.5, '2026-01-01+00', 'us-east'),
                             (-9000000000, 3, '2026-01-01+00', 'eu-west');
 SELECT key, value, region, device FROM latest('misnamed') ORDER BY key;
@@ -146,6 +153,10 @@ SELECT configure('wrong_types', ts_column => 'region');
 SELECT configure('wrong_types', value_column => 'nope');
 SELECT configure('pg_class');
 SELECT * FROM latest('pg_class');
+SECURITY LABEL FOR edgestate ON COLUMN misnamed.temp IS 'temperature';
+SECURITY LABEL FOR edgestate ON TABLE misnamed IS 'ttl=-1 day';
+SECURITY LABEL FOR edgestate ON TABLE misnamed IS 'retention';
+SECURITY LABEL FOR edgestate ON TABLE pg_class IS 'ttl=1 day';
 \set VERBOSITY sqlstate
 INSERT INTO wrong_types VALUES ('k', 1, now(), 'eu-west');
 SELECT * FROM latest('pg_class');

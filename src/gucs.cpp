@@ -39,7 +39,10 @@ void define_gucs() {
       "truncations.",
       &guc_max_candidates, 4, 0, static_cast<int>(core::kMaxCandidates), PGC_SIGHUP, 0, nullptr,
       nullptr, nullptr);
-  DefineCustomIntVariable(
+  // A server-start setting can only be defined while preloading; without
+  // preloading there is no latest index to size.
+  if (process_shared_preload_libraries_in_progress)
+    DefineCustomIntVariable(
       "edgestate.latest_max_keys",
       "How many keys the shared-memory latest index holds, across all sensorstate tables.",
       "About 128 bytes of shared memory per key; beyond it the index evicts and refills from "

@@ -6,8 +6,12 @@
 #include "pg.hpp"
 
 extern "C" {
+#include "catalog/pg_control.h"
+#include "common/controldata_utils.h"
+#include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/fd.h"
+#include "storage/procarray.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -20,14 +24,22 @@ namespace edgestate {
 namespace {
 
 constexpr int kMaxRelations = 1024;
+constexpr int kMaxPreparedWrites = 256;
 constexpr const char *kSnapshotFile = "edgestate_latest.snapshot";
-constexpr uint32_t kSnapshotMagic = 0x45534C31;  // "ESL1"
+constexpr uint32_t kSnapshotMagic = 0x45534C32;  // "ESL2"
 
 struct RelationMeta {
   Oid db;
   Oid rel;
   bool complete;
   uint64_t epoch;
+  uint64_t resets;
+};
+
+struct PreparedWrite {
+  TransactionId xid;
+  Oid db;
+  Oid rel;
 };
 
 struct LatestShared {
@@ -42,6 +54,8 @@ struct LatestShared {
   pg_atomic_uint64 invalidations;
   int relation_count;
   RelationMeta relations[kMaxRelations];
+  int prepared_count;
+  PreparedWrite prepared[kMaxPreparedWrites];
 };
 
 LatestShared *shared = nullptr;
@@ -67,14 +81,14 @@ RelationMeta *find_meta(Oid db, Oid rel, bool create) {
   if (!create) return nullptr;
   if (shared->relation_count < kMaxRelations) {
     RelationMeta &meta = shared->relations[shared->relation_count++];
-    meta = RelationMeta{db, rel, false, 0};
+    meta = RelationMeta{db, rel, false, 0, 0};
     return &meta;
   }
   // Full: reuse an incomplete slot (it remembers nothing worth keeping).
   for (int i = 0; i < shared->relation_count; ++i) {
     RelationMeta &meta = shared->relations[i];
     if (!meta.complete) {
-      meta = RelationMeta{db, rel, false, meta.epoch + 1};
+      meta = RelationMeta{db, rel, false, meta.epoch + 1, meta.resets + 1};
       return &meta;
     }
   }
@@ -83,6 +97,31 @@ RelationMeta *find_meta(Oid db, Oid rel, bool create) {
 
 // Called with the partition lock still held, so that no committer can take
 // the evicted key's place as if its relation were complete.
+// Caller holds meta_lock exclusively. True while a prepared transaction that
+// wrote the relation is pending; a finished one is forgotten, and its relation
+// gets a new epoch so that no load that overlapped it marks it complete.
+bool blocked_by_prepared(Oid db, Oid rel) {
+  bool blocked = false;
+  for (int i = 0; i < shared->prepared_count;) {
+    PreparedWrite &write = shared->prepared[i];
+    if (write.db != db || write.rel != rel) {
+      ++i;
+    } else if (TransactionIdIsInProgress(write.xid)) {
+      blocked = true;
+      ++i;
+    } else {
+      RelationMeta *meta = find_meta(db, rel, true);
+      if (meta != nullptr) {
+        meta->epoch++;
+        meta->complete = false;
+      }
+      write = shared->prepared[--shared->prepared_count];
+      blocked = true;  // this load may have missed the prepared rows
+    }
+  }
+  return blocked;
+}
+
 void note_eviction(const core::MergeOutcome &outcome) {
   if (!outcome.evicted) return;
   pg_atomic_fetch_add_u64(&shared->evictions, 1);
@@ -90,12 +129,29 @@ void note_eviction(const core::MergeOutcome &outcome) {
   latest_mark_incomplete(outcome.evicted_db, outcome.evicted_rel);
 }
 
+// The checkpoint of a clean shutdown, or InvalidXLogRecPtr when the last
+// shutdown was not clean (immediate stop, crash): a snapshot is only valid for
+// the exact shutdown checkpoint it was written after, since after an unclean
+// stop the index may hold commits whose WAL was lost.
+XLogRecPtr clean_shutdown_checkpoint() {
+  bool crc_ok = false;
+  ControlFileData *control = get_controlfile(DataDir, &crc_ok);
+  XLogRecPtr checkpoint = (crc_ok && control->state == DB_SHUTDOWNED) ? control->checkPoint
+                                                                      : InvalidXLogRecPtr;
+  pfree(control);
+  return checkpoint;
+}
+
 void restore_snapshot() {
   FILE *file = AllocateFile(kSnapshotFile, PG_BINARY_R);
   if (file == nullptr) return;
   uint32_t magic = 0;
+  XLogRecPtr checkpoint = InvalidXLogRecPtr;
   int relations = 0;
+  XLogRecPtr current = clean_shutdown_checkpoint();
   bool ok = fread(&magic, sizeof magic, 1, file) == 1 && magic == kSnapshotMagic &&
+            fread(&checkpoint, sizeof checkpoint, 1, file) == 1 &&
+            current != InvalidXLogRecPtr && checkpoint == current &&
             fread(&relations, sizeof relations, 1, file) == 1 && relations >= 0 &&
             relations <= kMaxRelations;
   for (int i = 0; ok && i < relations; ++i) {
@@ -129,8 +185,11 @@ void restore_snapshot() {
   pfree(entry);
   FreeFile(file);
   if (!ok) {
-    // A damaged snapshot: trust nothing; every relation reloads from its table.
-    ereport(LOG, (errmsg("edgestate: ignoring damaged latest-index snapshot \"%s\"", kSnapshotFile)));
+    // Damaged, or not from the last clean shutdown: trust nothing; every
+    // relation reloads from its table.
+    ereport(LOG, (errmsg("edgestate: ignoring latest-index snapshot \"%s\" (damaged, or not "
+                         "from the last clean shutdown)",
+                         kSnapshotFile)));
     for (int i = 0; i < shared->relation_count; ++i) shared->relations[i].complete = false;
   }
   // Never restore the same snapshot twice (a crash later must not bring it back).
@@ -176,6 +235,7 @@ void latest_shmem_init(void *memory, bool found) {
   pg_atomic_init_u64(&shared->reloads, 0);
   pg_atomic_init_u64(&shared->invalidations, 0);
   shared->relation_count = 0;
+  shared->prepared_count = 0;
   table = new (table_storage) core::LatestTable(core::LatestTable::create(table_memory, layout()));
   if (!IsUnderPostmaster) {
     restore_snapshot();
@@ -186,6 +246,10 @@ void latest_shmem_init(void *memory, bool found) {
 namespace {
 void save_snapshot(int code, Datum) {
   if (code != 0 || shared == nullptr) return;  // never after a crash
+  // An immediate stop also exits with 0; only a shutdown checkpoint makes the
+  // index match the durable table contents.
+  XLogRecPtr checkpoint = clean_shutdown_checkpoint();
+  if (checkpoint == InvalidXLogRecPtr) return;
   const char *temp_file = "edgestate_latest.snapshot.tmp";
   FILE *file = AllocateFile(temp_file, PG_BINARY_W);
   if (file == nullptr) {
@@ -194,6 +258,7 @@ void save_snapshot(int code, Datum) {
   }
   SaveContext save{file, true};
   save.ok = fwrite(&kSnapshotMagic, sizeof kSnapshotMagic, 1, file) == 1 &&
+            fwrite(&checkpoint, sizeof checkpoint, 1, file) == 1 &&
             fwrite(&shared->relation_count, sizeof shared->relation_count, 1, file) == 1 &&
             (shared->relation_count == 0 ||
              fwrite(shared->relations, sizeof(RelationMeta), shared->relation_count, file) ==
@@ -236,20 +301,45 @@ bool latest_relation_complete(uint32_t db, uint32_t rel) {
   return complete;
 }
 
-uint64_t latest_relation_epoch(uint32_t db, uint32_t rel) {
+RelationVersion latest_relation_version(uint32_t db, uint32_t rel) {
   LWLockAcquire(shared->meta_lock, LW_EXCLUSIVE);
   RelationMeta *meta = find_meta(db, rel, true);
-  uint64_t epoch = meta != nullptr ? meta->epoch : 0;
+  RelationVersion version = meta != nullptr ? RelationVersion{meta->epoch, meta->resets}
+                                            : RelationVersion{0, 0};
   LWLockRelease(shared->meta_lock);
-  return epoch;
+  return version;
 }
+
+namespace {
+// Caller holds a partition lock; meta_lock nests inside it.
+uint64_t current_resets(uint32_t db, uint32_t rel) {
+  LWLockAcquire(shared->meta_lock, LW_SHARED);
+  RelationMeta *meta = find_meta(db, rel, false);
+  uint64_t resets = meta != nullptr ? meta->resets : UINT64_MAX;
+  LWLockRelease(shared->meta_lock);
+  return resets;
+}
+}  // namespace
 
 void latest_mark_complete(uint32_t db, uint32_t rel, uint64_t epoch) {
   pg_atomic_fetch_add_u64(&shared->reloads, 1);
   LWLockAcquire(shared->meta_lock, LW_EXCLUSIVE);
+  bool blocked = blocked_by_prepared(db, rel);
   RelationMeta *meta = find_meta(db, rel, true);
-  if (meta != nullptr && meta->epoch == epoch) meta->complete = true;
+  if (!blocked && meta != nullptr && meta->epoch == epoch) meta->complete = true;
   LWLockRelease(shared->meta_lock);
+}
+
+void latest_note_prepared(uint32_t db, uint32_t rel, uint32_t xid) {
+  LWLockAcquire(shared->meta_lock, LW_EXCLUSIVE);
+  if (shared->prepared_count < kMaxPreparedWrites) {
+    shared->prepared[shared->prepared_count++] = PreparedWrite{xid, db, rel};
+  } else {
+    ereport(WARNING, (errmsg("edgestate: too many prepared transactions wrote sensorstate "
+                             "tables; latest() may miss their rows until the next reset")));
+  }
+  LWLockRelease(shared->meta_lock);
+  latest_reset_relation(db, rel);
 }
 
 void latest_register_new_relation(uint32_t db, uint32_t rel) {
@@ -274,6 +364,10 @@ void latest_mark_incomplete(uint32_t db, uint32_t rel) {
 
 void latest_reset_relation(uint32_t db, uint32_t rel) {
   pg_atomic_fetch_add_u64(&shared->invalidations, 1);
+  LWLockAcquire(shared->meta_lock, LW_EXCLUSIVE);
+  RelationMeta *meta = find_meta(db, rel, true);
+  if (meta != nullptr) meta->resets++;
+  LWLockRelease(shared->meta_lock);
   latest_mark_incomplete(db, rel);
   for (uint32_t p = 0; p < kLatestPartitions; ++p) {
     LWLockAcquire(&shared->partition_locks[p].lock, LW_EXCLUSIVE);
@@ -298,6 +392,8 @@ core::MergeOutcome latest_merge(const core::LatestKey &key, const core::StateVie
   uint64_t hash = core::latest_key_hash(key);
   LWLock *lock = partition_lock(hash);
   LWLockAcquire(lock, LW_EXCLUSIVE);
+  // Resets that delete readings (purge, TRUNCATE) lock out writers, so what a
+  // committer merges is never gone from the table; evictions are noticed here.
   bool complete = check.complete;
   if (complete && pg_atomic_read_u64(&shared->invalidations) != check.invalidations)
     complete = latest_relation_complete(key.db, key.rel);
@@ -320,14 +416,26 @@ bool latest_find(const core::LatestKey &key, core::LatestEntry *out) {
 }
 
 bool latest_complete(const core::LatestKey &key, const core::StateView &loaded,
-                     uint32_t generation, int64_t arrival_us, core::LatestEntry *out) {
+                     uint32_t generation, const RelationVersion &version, int64_t arrival_us,
+                     core::LatestEntry *out) {
   uint64_t hash = core::latest_key_hash(key);
   LWLock *lock = partition_lock(hash);
+  LWLockAcquire(shared->meta_lock, LW_EXCLUSIVE);
+  bool blocked = blocked_by_prepared(key.db, key.rel);
+  LWLockRelease(shared->meta_lock);
   LWLockAcquire(lock, LW_EXCLUSIVE);
+  if (current_resets(key.db, key.rel) != version.resets) {
+    LWLockRelease(lock);
+    return false;
+  }
   if (generation == 0 && table->find(hash, key, out)) generation = out->generation;
-  core::MergeOutcome outcome = table->complete(hash, key, loaded,
-                                               static_cast<size_t>(guc_max_candidates),
-                                               arrival_us, generation);
+  // While a prepared transaction that wrote the relation is pending, what was
+  // loaded may lack its rows: merge, but leave the entry partial.
+  core::MergeOutcome outcome =
+      blocked ? table->merge(hash, key, loaded, static_cast<size_t>(guc_max_candidates),
+                             arrival_us, true)
+              : table->complete(hash, key, loaded, static_cast<size_t>(guc_max_candidates),
+                                arrival_us, generation);
   bool found = outcome.stored && table->find(hash, key, out);
   note_eviction(outcome);
   LWLockRelease(lock);

@@ -37,9 +37,16 @@ void latest_count_miss();
 // evicted and nothing reset since the last full load). Unknown relations
 // (after a crash, or never seen) are not complete.
 bool latest_relation_complete(uint32_t db, uint32_t rel);
-// The relation's epoch: changes on every eviction and reset, so a full load
-// can tell whether it still describes the relation when it finishes.
-uint64_t latest_relation_epoch(uint32_t db, uint32_t rel);
+// Where a relation stands: `epoch` changes on every eviction and reset (a
+// full load marks the relation complete only if it did not change); `resets`
+// on every reset only (TRUNCATE, purge, DROP, PREPARE): a state read from
+// the table before a reset may hold readings that are gone, so it is not
+// stored once `resets` changed.
+struct RelationVersion {
+  uint64_t epoch;
+  uint64_t resets;
+};
+RelationVersion latest_relation_version(uint32_t db, uint32_t rel);
 // Marks the relation complete if its epoch is still `epoch`.
 void latest_mark_complete(uint32_t db, uint32_t rel, uint64_t epoch);
 // A new, empty relation: complete from the start.
@@ -48,6 +55,10 @@ void latest_register_new_relation(uint32_t db, uint32_t rel);
 // DROP, a prepared transaction that wrote it).
 void latest_reset_relation(uint32_t db, uint32_t rel);
 void latest_mark_incomplete(uint32_t db, uint32_t rel);
+// PREPARE TRANSACTION wrote the relation: its commit (COMMIT PREPARED, in any
+// session) will not reach the index, so the relation is reset and stays
+// incomplete, and refills keep entries partial, until that transaction ends.
+void latest_note_prepared(uint32_t db, uint32_t rel, uint32_t xid);
 
 // A committer's view of one relation's completeness, taken once per commit:
 // the invalidation count is read first, so that an eviction or reset after
@@ -66,12 +77,14 @@ core::MergeOutcome latest_merge(const core::LatestKey &key, const core::StateVie
 // Copies the key's entry out; false when absent.
 bool latest_find(const core::LatestKey &key, core::LatestEntry *out);
 
-// Merges a state loaded from the table into the key's entry, clearing its
-// partial flag when the entry is still generation `generation` (0: whatever
-// is there now), and copies the resulting entry to *out (false when it could
-// not be stored).
+// Merges a state loaded from the table (with a snapshot taken after
+// `version` was read) into the key's entry, clearing its partial flag when the
+// entry is still generation `generation` (0: whatever is there now), and
+// copies the resulting entry to *out. False, storing nothing, when the state
+// cannot be stored or the relation was reset since `version`.
 bool latest_complete(const core::LatestKey &key, const core::StateView &loaded,
-                     uint32_t generation, int64_t arrival_us, core::LatestEntry *out);
+                     uint32_t generation, const RelationVersion &version, int64_t arrival_us,
+                     core::LatestEntry *out);
 
 // Visits every entry of a relation, partition by partition, under shared locks.
 void latest_for_each(uint32_t db, uint32_t rel, void (*visit)(const core::LatestEntry &, void *),

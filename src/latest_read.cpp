@@ -23,6 +23,7 @@ extern "C" {
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 }
 
@@ -139,12 +140,18 @@ void compute_from_table(ReadContext &context, bool one_key, Datum key_datum, uin
   bool use_index = !RecoveryInProgress();
   Oid db = MyDatabaseId;
   Oid relid = RelationGetRelid(context.rel);
-  uint64_t epoch = (use_index && !one_key) ? latest_relation_epoch(db, relid) : 0;
+  RelationVersion version = use_index ? latest_relation_version(db, relid) : RelationVersion{};
   char *query = merge_query(context, one_key);
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
   Oid argtypes[1] = {context.columns->key_type};
   Datum args[1] = {key_datum};
-  int rc = SPI_execute_with_args(query, one_key ? 1 : 0, argtypes, args, nullptr, true, 0);
+  SPIPlanPtr plan = SPI_prepare(query, one_key ? 1 : 0, argtypes);
+  if (plan == nullptr) elog(ERROR, "edgestate: could not prepare \"%s\"", query);
+  // A fresh snapshot, taken after the epoch was read: what goes back into the
+  // index must include every commit before it, whatever the isolation level
+  // of the caller (latest() answers with the latest committed state).
+  int rc = SPI_execute_snapshot(plan, args, nullptr, GetLatestSnapshot(), InvalidSnapshot, true,
+                                false, 0);
   if (rc != SPI_OK_SELECT) elog(ERROR, "edgestate: computing the latest state failed: %d", rc);
   int64_t arrival = now_unix_us();
   auto *entry = static_cast<core::LatestEntry *>(palloc(sizeof(core::LatestEntry)));
@@ -162,14 +169,14 @@ void compute_from_table(ReadContext &context, bool one_key, Datum key_datum, uin
     if (core::decode_state(data, size, &loaded) != core::DecodeStatus::kOk)
       ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("corrupted state from merge_agg")));
     core::LatestKey index_key{db, relid, bytes};
-    if (use_index && latest_complete(index_key, loaded, generation, arrival, entry)) {
+    if (use_index && latest_complete(index_key, loaded, generation, version, arrival, entry)) {
       emit(context, bytes, entry->state, entry->state_size, entry->version, entry->arrival_us);
     } else {
       emit(context, bytes, data, size, 0, 0);
     }
   }
   SPI_finish();
-  if (use_index && !one_key) latest_mark_complete(db, relid, epoch);
+  if (use_index && !one_key) latest_mark_complete(db, relid, version.epoch);
 }
 
 ReadContext open_for_read(FunctionCallInfo fcinfo, Oid relid) {
@@ -253,7 +260,10 @@ ES_SQL_FUNCTION(es_purge) {
   if (older_than->time < 0 || older_than->day < 0 || older_than->month < 0)
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                     errmsg("older_than must not be negative")));
-  Relation rel = relation_open(relid, RowExclusiveLock);
+  // SHARE ROW EXCLUSIVE: writers wait for the purge, so no transaction that
+  // committed rows the purge deletes is still publishing them to the index
+  // when the purge resets it.
+  Relation rel = relation_open(relid, ShareRowExclusiveLock);
   if (!is_sensorstate(rel))
     ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
                     errmsg("\"%s\" is not a sensorstate table", RelationGetRelationName(rel))));
@@ -261,7 +271,7 @@ ES_SQL_FUNCTION(es_purge) {
   SensorstateColumnNames names = sensorstate_column_names(rel, *columns);
   StringInfoData query;
   initStringInfo(&query);
-  appendStringInfo(&query, "DELETE FROM ONLY %s.%s WHERE %s < edgestate.hlc(now() - $1)",
+  appendStringInfo(&query, "DELETE FROM ONLY %s.%s WHERE %s OPERATOR(edgestate.<) edgestate.hlc(now() - $1)",
                    quote_identifier(get_namespace_name(RelationGetNamespace(rel))),
                    quote_identifier(RelationGetRelationName(rel)), names.ts);
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");

@@ -3,6 +3,7 @@
 #include "gucs.hpp"
 #include "pg.hpp"
 #include "sensorstate_am.hpp"
+#include "sensorstate_contract.hpp"
 #include "shmem.hpp"
 
 extern "C" {
@@ -13,6 +14,7 @@ PGDLLEXPORT void _PG_init(void);
 void _PG_init(void) {
   edgestate::define_gucs();
   edgestate::install_sensorstate_hooks();
+  edgestate::register_column_labels();
   if (process_shared_preload_libraries_in_progress) edgestate::install_shmem_hooks();
 }
 }

@@ -206,13 +206,15 @@ void apply_committed() {
 // incomplete and reload from their tables.
 void forget_prepared() {
   if (!shmem_ready()) return;
+  TransactionId xid = GetTopTransactionIdIfAny();
   ListCell *cell;
-  foreach (cell, markers) latest_mark_incomplete(MyDatabaseId, static_cast<Marker *>(lfirst(cell))->relid);
+  foreach (cell, markers)
+    latest_note_prepared(MyDatabaseId, static_cast<Marker *>(lfirst(cell))->relid, xid);
   if (pending == nullptr) return;
   HASH_SEQ_STATUS scan;
   hash_seq_init(&scan, pending);
   while (auto *entry = static_cast<PendingEntry *>(hash_seq_search(&scan)))
-    latest_mark_incomplete(MyDatabaseId, entry->key.relid);
+    latest_note_prepared(MyDatabaseId, entry->key.relid, xid);
 }
 
 void on_transaction_event(XactEvent event, void *) {
@@ -476,7 +478,7 @@ const TableAmRoutine *build_routine() {
   return &routine;
 }
 
-// DROP TABLE: forget the relation's entries and its configuration at commit.
+// DROP TABLE: forget the relation's entries at commit.
 object_access_hook_type prev_object_access_hook = nullptr;
 
 void on_object_access(ObjectAccessType access, Oid class_id, Oid object_id, int sub_id,
@@ -493,7 +495,6 @@ void on_object_access(ObjectAccessType access, Oid class_id, Oid object_id, int 
   if (!ours) return;
   forget_pending_of(object_id);
   add_marker(object_id, MarkerKind::kReset);
-  forget_configuration(object_id);
 }
 
 }  // namespace

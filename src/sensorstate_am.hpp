@@ -15,7 +15,4 @@ void set_purge_in_progress(bool in_progress);
 // (they are reloaded from the table on the next read).
 void schedule_reset(Oid relid);
 
-// Removes a dropped table's row from edgestate.sensorstate_config.
-void forget_configuration(Oid relid);
-
 }  // namespace edgestate

@@ -1,19 +1,20 @@
 #include "sensorstate_contract.hpp"
 
-#include "sensorstate_am.hpp"
-
 extern "C" {
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
-#include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "access/relation.h"
+#include "catalog/objectaddress.h"
+#include "commands/seclabel.h"
 }
 
 // Plain style: no C++ object with a destructor is alive across ereport.
@@ -21,6 +22,7 @@ extern "C" {
 namespace edgestate {
 namespace {
 
+constexpr const char *kLabelProvider = "edgestate";
 HTAB *column_cache = nullptr;
 
 void forget_relation(Datum, Oid relid) {
@@ -56,23 +58,30 @@ struct Mapping {
 };
 constexpr const char *kRoles[6] = {"key", "value", "ts", "region", "device", "skew_bound"};
 
-Mapping read_mapping(Oid relid) {
+// The configured column names, from the security labels of provider
+// "edgestate" on the table's columns (NULL for "use the convention"). Labels
+// are part of the table's definition: pg_dump restores them before the data,
+// and they disappear with the table.
+Mapping read_mapping(Relation rel) {
   Mapping mapping{};
-  MemoryContext caller_context = CurrentMemoryContext;
-  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-  Oid argtypes[1] = {OIDOID};
-  Datum args[1] = {ObjectIdGetDatum(relid)};
-  int rc = SPI_execute_with_args(
-      "SELECT key_column, value_column, ts_column, region_column, device_column, "
-      "skew_bound_column FROM edgestate.sensorstate_config WHERE table_name = $1::regclass",
-      1, argtypes, args, nullptr, true, 1);
-  if (rc == SPI_OK_SELECT && SPI_processed == 1) {
-    for (int i = 0; i < 6; ++i) {
-      char *value = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1);
-      mapping.names[i] = value != nullptr ? MemoryContextStrdup(caller_context, value) : nullptr;
+  TupleDesc desc = RelationGetDescr(rel);
+  for (int i = 0; i < desc->natts; ++i) {
+    Form_pg_attribute attr = TupleDescAttr(desc, i);
+    if (attr->attisdropped) continue;
+    ObjectAddress column;
+    ObjectAddressSubSet(column, RelationRelationId, RelationGetRelid(rel), attr->attnum);
+    char *label = GetSecurityLabel(&column, kLabelProvider);
+    if (label == nullptr) continue;
+    for (int role = 0; role < 6; ++role) {
+      if (strcmp(label, kRoles[role]) != 0) continue;
+      if (mapping.names[role] != nullptr)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+                        errmsg("sensorstate table \"%s\" has two %s columns: \"%s\" and \"%s\"",
+                               RelationGetRelationName(rel), kRoles[role], mapping.names[role],
+                               NameStr(attr->attname))));
+      mapping.names[role] = NameStr(attr->attname);
     }
   }
-  SPI_finish();
   return mapping;
 }
 
@@ -135,7 +144,7 @@ const SensorstateColumns *sensorstate_columns(Relation rel) {
   auto *cached = static_cast<SensorstateColumns *>(hash_search(cache(), &relid, HASH_FIND, &found));
   if (found) return cached;
 
-  Mapping mapping = read_mapping(relid);
+  Mapping mapping = read_mapping(rel);
   SensorstateColumns columns{};
   columns.relid = relid;
   const char *names[6];
@@ -172,16 +181,45 @@ const SensorstateColumns *sensorstate_columns(Relation rel) {
 
 void forget_columns(Oid relid) { forget_relation(0, relid); }
 
-void forget_configuration(Oid relid) {
-  Oid schema = get_namespace_oid("edgestate", true);
-  if (!OidIsValid(schema) || !OidIsValid(get_relname_relid("sensorstate_config", schema))) return;
-  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-  Oid argtypes[1] = {OIDOID};
-  Datum args[1] = {ObjectIdGetDatum(relid)};
-  SPI_execute_with_args("DELETE FROM edgestate.sensorstate_config WHERE table_name = $1::regclass",
-                        1, argtypes, args, nullptr, false, 0);
-  SPI_finish();
+// Checks a label of provider "edgestate" as SECURITY LABEL sets it: a role on
+// a column of a sensorstate table, or "ttl=<interval>" on the table.
+void check_label(const ObjectAddress *object, const char *label) {
+  if (object->classId != RelationRelationId || get_rel_relkind(object->objectId) != RELKIND_RELATION)
+    ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                    errmsg("edgestate labels apply to sensorstate tables and their columns")));
+  Relation rel = relation_open(object->objectId, AccessShareLock);
+  bool ours = is_sensorstate(rel);
+  relation_close(rel, AccessShareLock);
+  if (!ours)
+    ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                    errmsg("\"%s\" is not a sensorstate table", get_rel_name(object->objectId)),
+                    errhint("Create it with CREATE TABLE ... USING sensorstate.")));
+  if (label != nullptr) {
+    if (object->objectSubId != 0) {
+      bool known = false;
+      for (const char *role : kRoles) known = known || strcmp(label, role) == 0;
+      if (!known)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("invalid edgestate column label \"%s\"", label),
+                        errhint("Use key, value, ts, region, device or skew_bound.")));
+    } else {
+      if (strncmp(label, "ttl=", 4) != 0)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("invalid edgestate table label \"%s\"", label),
+                        errhint("Use ttl=<interval>, as in 'ttl=30 days'.")));
+      Interval *ttl = DatumGetIntervalP(DirectFunctionCall3(
+          interval_in, CStringGetDatum(label + 4), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+      if (ttl->month < 0 || ttl->day < 0 || ttl->time < 0 ||
+          (ttl->month == 0 && ttl->day == 0 && ttl->time == 0))
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("ttl must be a positive interval")));
+    }
+  }
+  // Every backend re-reads the table's columns after this commits.
+  CacheInvalidateRelcacheByRelid(object->objectId);
 }
+
+void register_column_labels() { register_label_provider(kLabelProvider, check_label); }
 
 SensorstateColumnNames sensorstate_column_names(Relation rel, const SensorstateColumns &columns) {
   TupleDesc desc = RelationGetDescr(rel);

@@ -1,7 +1,8 @@
 // Which column of a sensorstate table is which: the naming convention (key,
 // value, ts, region, device, skew_bound) or the mapping given with
-// edgestate.configure(), checked against the column types and cached per
-// backend until the table or its configuration changes.
+// edgestate.configure() (security labels of provider "edgestate"), checked
+// against the column types and cached per backend until the table or its
+// labels change.
 #pragma once
 
 #include "pg.hpp"
@@ -29,6 +30,10 @@ const SensorstateColumns *sensorstate_columns(Relation rel);
 
 // Drops the cached columns of a relation (after edgestate.configure()).
 void forget_columns(Oid relid);
+
+// Registers the security-label provider "edgestate" that holds column
+// mappings and TTLs (called from _PG_init).
+void register_column_labels();
 
 // Column names for building queries over the table (quoted identifiers).
 struct SensorstateColumnNames {

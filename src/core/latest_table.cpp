@@ -25,6 +25,8 @@ struct Header {
   uint64_t partitions_offset;
   uint64_t small_offset;
   uint64_t large_offset;
+  uint64_t tags_offset;
+  uint64_t tags_per_partition;  // small_per_partition rounded up to 64
   uint64_t total_bytes;
   // The last version handed out (versions start at 1).
   alignas(64) std::atomic<uint64_t> last_version;
@@ -73,6 +75,10 @@ struct PartitionRef {
   Partition* part;
   SmallSlot* small;
   LargeSlot* large;
+  // One byte per small slot: 0 = empty, else a 7-bit hash fingerprint | 0x80.
+  // Probing scans these (64 slots per cache line) and reads a slot only on a
+  // fingerprint match, so long probe sequences at a load of 7/8 stay cheap.
+  uint8_t* tags;
   uint32_t small_count;
   uint32_t large_count;
   uint32_t max_entries;
@@ -108,6 +114,47 @@ inline uint64_t read32(const unsigned char* p) {
   return v;
 }
 
+// Copies of keys and states (mostly 10..90 bytes): GCC would inline a
+// bounded memcpy as `rep movsq`, whose start-up costs more than the copy.
+// 16-byte chunks with an overlapping tail instead.
+inline void copy_bytes(void* dst, const void* src, size_t n) {
+  auto* d = static_cast<unsigned char*>(dst);
+  const auto* s = static_cast<const unsigned char*>(src);
+  if (n >= 16) {
+    size_t i = 0;
+    for (; i + 16 < n; i += 16) {
+      uint64_t a, b;
+      std::memcpy(&a, s + i, 8);
+      std::memcpy(&b, s + i + 8, 8);
+      std::memcpy(d + i, &a, 8);
+      std::memcpy(d + i + 8, &b, 8);
+      __asm__ volatile("" ::: "memory");  // keep this a loop, not a memcpy call
+    }
+    uint64_t a, b;
+    std::memcpy(&a, s + n - 16, 8);
+    std::memcpy(&b, s + n - 8, 8);
+    std::memcpy(d + n - 16, &a, 8);
+    std::memcpy(d + n - 8, &b, 8);
+  } else if (n >= 8) {
+    uint64_t a, b;
+    std::memcpy(&a, s, 8);
+    std::memcpy(&b, s + n - 8, 8);
+    std::memcpy(d, &a, 8);
+    std::memcpy(d + n - 8, &b, 8);
+  } else if (n >= 4) {
+    uint32_t a, b;
+    std::memcpy(&a, s, 4);
+    std::memcpy(&b, s + n - 4, 4);
+    std::memcpy(d, &a, 4);
+    std::memcpy(d + n - 4, &b, 4);
+  } else if (n > 0) {
+    const unsigned char a = s[0], b = s[n / 2], c = s[n - 1];
+    d[0] = a;
+    d[n / 2] = b;
+    d[n - 1] = c;
+  }
+}
+
 // ---- slot helpers ----------------------------------------------------------
 
 inline uint8_t load_usage(const SmallSlot& s) {
@@ -126,6 +173,10 @@ inline void set_usage(const SmallSlot& s, uint8_t value) {
 inline uint32_t home_of(uint64_t hash, uint32_t n) {
   return static_cast<uint32_t>(((hash >> 32) * static_cast<uint64_t>(n)) >> 32);
 }
+
+// Bits 16..22 of the hash: partition_of uses the low bits (at most 16),
+// home_of the high 32.
+inline uint8_t tag_of(uint64_t hash) { return static_cast<uint8_t>(0x80 | ((hash >> 16) & 0x7F)); }
 
 inline uint32_t next_index(uint32_t i, uint32_t n) { return i + 1 == n ? 0 : i + 1; }
 
@@ -175,11 +226,12 @@ inline bool key_matches(const PartitionRef& r, const SmallSlot& s, uint64_t hash
 }
 
 uint32_t find_index(const PartitionRef& r, uint64_t hash, const LatestKey& key) {
+  const uint8_t tag = tag_of(hash);
   uint32_t i = home_of(hash, r.small_count);
   for (uint32_t n = 0; n < r.small_count; ++n) {
-    const SmallSlot& s = r.small[i];
-    if (s.flags == 0) return kNone;
-    if (key_matches(r, s, hash, key)) return i;
+    const uint8_t t = r.tags[i];
+    if (t == 0) return kNone;
+    if (t == tag && key_matches(r, r.small[i], hash, key)) return i;
     i = next_index(i, r.small_count);
   }
   return kNone;
@@ -217,14 +269,15 @@ void erase_at(const PartitionRef& r, uint32_t i) {
   uint32_t j = i;
   for (uint32_t steps = 1; steps < n; ++steps) {
     j = next_index(j, n);
+    if (r.tags[j] == 0) break;
     SmallSlot& sj = small[j];
-    if (sj.flags == 0) break;
     const uint32_t k = home_of(sj.hash, n);
     // The entry at j may fill the hole only if its home is not cyclically
     // within (hole, j].
     const bool stays = hole <= j ? (hole < k && k <= j) : (hole < k || k <= j);
     if (stays) continue;
     std::memcpy(static_cast<void*>(&small[hole]), &sj, sizeof(SmallSlot));
+    r.tags[hole] = r.tags[j];
     if (sj.flags & kLarge) {
       const uint32_t idx = large_index_of(sj);
       if (idx < r.large_count) r.large[idx].owner = hole;
@@ -233,6 +286,7 @@ void erase_at(const PartitionRef& r, uint32_t i) {
   }
   small[hole].flags = 0;
   small[hole].usage = 0;
+  r.tags[hole] = 0;
 }
 
 void record_eviction(const SmallSlot& s, MergeOutcome* o) {
@@ -294,8 +348,8 @@ bool write_payload(const PartitionRef& r, uint32_t i, std::string_view key, cons
       free_large(r, large_index_of(s));
       s.flags = static_cast<uint8_t>(s.flags & ~kLarge);
     }
-    if (key_size) std::memcpy(s.payload, key.data(), key_size);
-    std::memcpy(s.payload + key_size, state, state_size);
+    copy_bytes(s.payload, key.data(), key_size);
+    copy_bytes(s.payload + key_size, state, state_size);
     s.state_size = static_cast<uint16_t>(state_size);
     return true;
   }
@@ -311,11 +365,11 @@ bool write_payload(const PartitionRef& r, uint32_t i, std::string_view key, cons
   }
   LargeSlot& l = r.large[idx];
   if (key_size <= kSmallInlineKeyWithLargeBytes) {
-    if (key_size) std::memcpy(s.payload + 4, key.data(), key_size);
-    std::memcpy(l.payload, state, state_size);
+    copy_bytes(s.payload + 4, key.data(), key_size);
+    copy_bytes(l.payload, state, state_size);
   } else {
-    std::memcpy(l.payload, key.data(), key_size);
-    std::memcpy(l.payload + key_size, state, state_size);
+    copy_bytes(l.payload, key.data(), key_size);
+    copy_bytes(l.payload + key_size, state, state_size);
   }
   s.state_size = static_cast<uint16_t>(state_size);
   return true;
@@ -334,7 +388,7 @@ uint32_t make_room(const PartitionRef& r, uint64_t hash, size_t key_size, size_t
   if (r.part->count.load(std::memory_order_relaxed) >= r.max_entries) return kNone;
   uint32_t i = home_of(hash, r.small_count);
   for (uint32_t n = 0; n < r.small_count; ++n) {
-    if (r.small[i].flags == 0) return i;
+    if (r.tags[i] == 0) return i;
     i = next_index(i, r.small_count);
   }
   return kNone;
@@ -359,6 +413,7 @@ bool create_entry(const PartitionRef& r, uint32_t i, uint64_t hash, const Latest
   s.version = 0;
   s.arrival_us = 0;
   set_usage(s, 1);
+  r.tags[i] = tag_of(hash);
   r.part->count.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
@@ -376,9 +431,9 @@ void copy_entry(const PartitionRef& r, const SmallSlot& s, const Resolved& res, 
   out->generation = s.generation;
   out->partial = (s.flags & kPartial) != 0;
   out->key_size = s.key_size;
-  if (s.key_size) std::memcpy(out->key, res.key, s.key_size);
+  copy_bytes(out->key, res.key, s.key_size);
   out->state_size = static_cast<uint16_t>(res.state_size);
-  std::memcpy(out->state, res.state, res.state_size);
+  copy_bytes(out->state, res.state, res.state_size);
   (void)r;
 }
 
@@ -411,6 +466,8 @@ struct Offsets {
   size_t partitions;
   size_t small;
   size_t large;
+  size_t tags;
+  size_t tags_per_partition;
   size_t total;
 };
 
@@ -421,7 +478,9 @@ Offsets offsets_of(const LatestTableLayout& l) {
   o.partitions = align64(sizeof(Header));
   o.small = o.partitions + size_t{l.partitions} * sizeof(Partition);
   o.large = o.small + size_t{l.partitions} * l.small_slots_per_partition * sizeof(SmallSlot);
-  o.total = o.large + size_t{l.partitions} * l.large_slots_per_partition * sizeof(LargeSlot);
+  o.tags = o.large + size_t{l.partitions} * l.large_slots_per_partition * sizeof(LargeSlot);
+  o.tags_per_partition = align64(l.small_slots_per_partition);
+  o.total = o.tags + size_t{l.partitions} * o.tags_per_partition;
   return o;
 }
 
@@ -470,7 +529,9 @@ LatestTableLayout plan_latest_table(size_t max_keys, uint32_t partitions) {
   if (small < per + 1) small = per + 1;
   if (small < 2) small = 2;
   if (small > (1u << 30)) small = 1u << 30;
-  size_t large = (small + 7) / 8;
+  // One large slot per 32 small ones: conflicted keys with several origins
+  // are the minority, and the reserve stays near 36 bytes per key.
+  size_t large = (small + 31) / 32;
   if (large < 2) large = 2;
   l.small_slots_per_partition = static_cast<uint32_t>(small);
   l.large_slots_per_partition = static_cast<uint32_t>(large);
@@ -501,9 +562,12 @@ LatestTable LatestTable::create(void* memory, const LatestTableLayout& requested
   h->partitions_offset = off.partitions;
   h->small_offset = off.small;
   h->large_offset = off.large;
+  h->tags_offset = off.tags;
+  h->tags_per_partition = off.tags_per_partition;
   h->total_bytes = off.total;
   h->last_version.store(0, std::memory_order_relaxed);
   std::memset(base + off.small, 0, off.large - off.small);
+  std::memset(base + off.tags, 0, off.total - off.tags);
   for (uint32_t p = 0; p < l.partitions; ++p) {
     auto* part = new (base + off.partitions + size_t{p} * sizeof(Partition)) Partition();
     part->count.store(0, std::memory_order_relaxed);
@@ -543,6 +607,7 @@ PartitionRef LatestTable::partition_ref(uint32_t partition) const {
                                          size_t{partition} * r.small_count * sizeof(SmallSlot));
   r.large = reinterpret_cast<LargeSlot*>(base_ + h->large_offset +
                                          size_t{partition} * r.large_count * sizeof(LargeSlot));
+  r.tags = base_ + h->tags_offset + size_t{partition} * h->tags_per_partition;
   return r;
 }
 

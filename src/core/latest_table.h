@@ -20,8 +20,12 @@
 // slot. A key + state that fits neither is not stored.
 //
 // Lookup: linear probing over the partition's small slots, starting at a home
-// slot taken from the hash's high 32 bits (partition_of uses the low bits);
-// full 64-bit hash compared first, then db, rel and key bytes. Deletion
+// slot taken from the hash's high 32 bits (partition_of uses the low bits).
+// Beside the slots, each partition keeps one fingerprint byte per small slot
+// (0 = empty; 7 more hash bits otherwise), so a probe scans 64 slots per cache
+// line and reads a slot only on a fingerprint match; there the full 64-bit
+// hash is compared first, then db, rel and key bytes. Memory per key is thus
+// 128 + 1 bytes of slot and fingerprint, plus the large-slot reserve. Deletion
 // (eviction, erase_relation, an entry that outgrows every slot) is
 // backward-shift deletion, so there are no tombstones. A partition keeps at
 // least one small slot empty (load factor <= 7/8), so probes terminate.
@@ -91,7 +95,7 @@ struct LatestTableLayout {
 
 // A layout for about max_keys keys: each partition holds ceil(max_keys /
 // partitions) entries at a load factor of at most 7/8, plus one large slot
-// per 8 small slots (at least 2). partitions is rounded up to a power of two
+// per 32 small slots (at least 2). partitions is rounded up to a power of two
 // (1 .. 65536).
 LatestTableLayout plan_latest_table(size_t max_keys, uint32_t partitions);
 

@@ -217,15 +217,17 @@ TEST(LatestTable, CommonCaseFitsOneSmallSlot) {
   EXPECT_EQ(t.table.large_slots_in_use(), 0u);
 
   // Memory: the plan spends one 128-byte small slot per key at a load of at
-  // most 7/8, plus the large-slot reserve (one 1024-byte slot per 8 small).
+  // most 7/8, plus the large-slot reserve (one 1024-byte slot per 32 small).
   const LatestTableLayout l = plan_latest_table(1'000'000, 128);
   EXPECT_EQ(l.partitions, 128u);
   const size_t small_total = size_t{l.partitions} * l.small_slots_per_partition;
   EXPECT_GE(small_total * 7, 1'000'000u * 8 - 8 * 128);  // load factor <= 7/8
   EXPECT_LE(small_total, 1'000'000u * 8 / 7 + 2 * 128);
-  EXPECT_GE(l.large_slots_per_partition * 8, l.small_slots_per_partition);
+  EXPECT_GE(l.large_slots_per_partition * 32, l.small_slots_per_partition);
   const size_t bytes = latest_table_bytes(l);
-  EXPECT_LE(bytes, small_total * (kSmallSlotBytes + kLargeSlotBytes / 8) + 128 * 1024 + 64 * 130);
+  // 128 bytes of slot + 1 fingerprint byte per small slot, 1024 / 32 of large.
+  EXPECT_LE(bytes, small_total * (kSmallSlotBytes + 1 + kLargeSlotBytes / 32) +
+                       128 * (1024 + 64) + 64 * 130);
 
   // Fill to 90% of the planned capacity (partitions fill unevenly) with
   // common-case entries: no eviction, no large slot.
@@ -687,7 +689,7 @@ struct ModelKey {
 };
 
 struct Op {
-  int kind;  // 0..6 merge, 7 erase_relation
+  int kind;  // 0..15 merge a reading, 16..18 merge a wide state, 19 erase_relation
   int key;
   int origin;
   int ms;
@@ -695,13 +697,13 @@ struct Op {
   int max_candidates;
 };
 
-long g_stats[5];
-struct PrintStats { ~PrintStats() { fprintf(stderr, "STATS evicted=%ld noevict=%ld notstored=%ld large=%ld created=%ld\n", g_stats[0], g_stats[1], g_stats[2], g_stats[3], g_stats[4]); } } g_print;
 RC_GTEST_PROP(LatestTable, PropertyMatchesModelUnderEvictionAndErase, ()) {
   {
     const uint32_t partitions = *rc::gen::element(1u, 2u, 4u);
-    const size_t max_keys = *rc::gen::inRange<size_t>(1, 24);
-    OwnedTable t(max_keys, partitions);
+    const uint32_t small = *rc::gen::inRange<uint32_t>(2, 40);
+    const uint32_t large = *rc::gen::inRange<uint32_t>(2, 8);
+    const int base_mc = *rc::gen::element(1, 4, 15);
+    OwnedTable t(LatestTableLayout{partitions, small, large});
 
     // Keys: 3 relations x 10 names, some long enough to need a large slot.
     std::vector<ModelKey> universe;
@@ -714,7 +716,7 @@ RC_GTEST_PROP(LatestTable, PropertyMatchesModelUnderEvictionAndErase, ()) {
     }
     // Origins: some with long names, so states outgrow small (and large) slots.
     std::vector<std::pair<std::string, std::string>> origins;
-    for (int i = 0; i < 12; ++i) {
+    for (int i = 0; i < 16; ++i) {
       std::string region = "r" + std::to_string(i);
       std::string device = i % 3 ? "d" : "";
       if (i >= 6) {
@@ -725,23 +727,32 @@ RC_GTEST_PROP(LatestTable, PropertyMatchesModelUnderEvictionAndErase, ()) {
     }
 
     const auto ops = *rc::gen::container<std::vector<Op>>(rc::gen::build<Op>(
-        rc::gen::set(&Op::kind, rc::gen::inRange(0, 8)),
-        rc::gen::set(&Op::key, rc::gen::inRange(0, 30)),
-        rc::gen::set(&Op::origin, rc::gen::inRange(0, 12)),
+        rc::gen::set(&Op::kind, rc::gen::inRange(0, 20)),
+        // Half the merges go to a few keys (long ones among them), so their
+        // states grow into large slots and past them.
+        rc::gen::set(&Op::key, rc::gen::weightedOneOf<int>({{2, rc::gen::inRange(0, 30)},
+                                                            {3, rc::gen::element(0, 9, 29)}})),
+        rc::gen::set(&Op::origin, rc::gen::inRange(0, 16)),
         rc::gen::set(&Op::ms, rc::gen::inRange(0, 400)),
         rc::gen::set(&Op::value, rc::gen::inRange(0, 4)),
-        rc::gen::set(&Op::max_candidates, rc::gen::element(0, 1, 4, 4, 4, 15))));
+        rc::gen::set(&Op::max_candidates,
+                     rc::gen::element(base_mc, base_mc, base_mc, base_mc, 0, 15))));
 
     std::map<ModelKey, Bytes> model;  // keys the table must hold, with their state
     auto e = new_entry();
     for (const Op& op : ops) {
       std::set<ModelKey> expect_missing;
       MergeOutcome o{};
-      if (op.kind < 7) {
+      if (op.kind < 19) {
         const ModelKey& mk = universe[op.key];
         const LatestKey k{mk.db, mk.rel, mk.key};
         const auto& [region, device] = origins[op.origin];
-        const Bytes in = test::single(reading(op.value, op.ms * 10, region, device, 100));
+        // Kinds 16..18: a state of 3..8 origins with 63-byte names (~450..1170
+        // bytes), so entries outgrow their slots; otherwise one reading.
+        const Bytes in =
+            op.kind >= 16
+                ? wide_state(3 + op.origin % 6, 63, kMaxCandidates, static_cast<uint64_t>(op.ms))
+                : test::single(reading(op.value, op.ms * 10, region, device, 100));
         o = merge_bytes(t.table, k, in, op.max_candidates);
         auto it = model.find(mk);
         RC_ASSERT(o.created == (it == model.end() && o.stored));
@@ -749,10 +760,6 @@ RC_GTEST_PROP(LatestTable, PropertyMatchesModelUnderEvictionAndErase, ()) {
             it == model.end()
                 ? test::merge(in, in, op.max_candidates)
                 : test::merge(it->second, in, op.max_candidates);
-        ++g_stats[o.evicted ? 0 : 1];
-        if (!o.stored) ++g_stats[2];
-        if (t.table.large_slots_in_use() > 0) ++g_stats[3];
-        if (o.created) ++g_stats[4];
         if (o.stored) {
           model[mk] = expected;
         } else {
