@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# A 1,000,000-row COPY batch (10,000 keys x 100 readings, shuffled) into a
+# sensorstate table, against the plain-PostgreSQL way in the same run: COPY
+# into a temporary staging table, then in the same transaction
+# INSERT INTO history SELECT * FROM staging and a newer-wins
+# INSERT INTO latest SELECT DISTINCT ON (key) ... ON CONFLICT (key) DO UPDATE
+# (the batch has to be deduplicated and sorted first, or ON CONFLICT fails on
+# its repeated keys). Both read the same server-side CSV file; wall-clock time
+# of the whole transaction, commit included (the latest index is merged at
+# commit), synchronous_commit = off; the baseline's session gets 256MB of
+# temp_buffers and work_mem for its staging table and sort. Every round
+# writes a new batch whose readings are newer than the previous one, so the
+# baseline updates all its keys; round 0 (into empty tables) is a warm-up.
+# Median of BENCH_ROUNDS.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+# 10000000 -> 10M, 10000 -> 10k (for report names).
+count() { awk -v n="$1" 'BEGIN { if (n % 1000000 == 0) printf "%dM", n / 1000000;
+  else if (n % 1000 == 0) printf "%dk", n / 1000; else printf "%d", n }'; }
+export PGOPTIONS="${PGOPTIONS:-} -c synchronous_commit=off"
+keys=${BENCH_COPY_KEYS:-10000}
+per_key=${BENCH_COPY_READINGS_PER_KEY:-100}
+rounds=${BENCH_ROUNDS:-3}
+rows=$((keys * per_key))
+dir=${ES_SCRATCH:-/tmp}
+csv="$dir/es_b03_batch.csv"
+
+psql_q -c "SET client_min_messages = warning" -c "CREATE EXTENSION IF NOT EXISTS edgestate" >/dev/null
+psql_q >/dev/null <<'SQL'
+SET client_min_messages = warning;
+DROP TABLE IF EXISTS es_b03_r, es_b03_history, es_b03_latest, es_b03_heap;
+CREATE TABLE es_b03_r (key text, value float8, ts edgestate.hlc, region text, device text)
+  USING sensorstate;
+CREATE TABLE es_b03_history (key text, value float8, ts timestamptz, region text, device text);
+CREATE TABLE es_b03_latest (key text PRIMARY KEY, value float8, ts timestamptz, region text,
+                            device text);
+SQL
+
+# Writes batch $1 to $csv (written by the server, so the server can read it):
+# every key's readings 1 s apart, each batch 1000 s after the previous one,
+# in a deterministic shuffled order.
+write_batch() {
+  psql_q -c "SET work_mem = '256MB'" -c "COPY (
+    SELECT 'k' || k, (abs(hashint4(k * 1000 + j + $1)) % 100000) / 1000.0,
+           date_trunc('second', now()) - interval '1 day' + ($1 * 1000 + j) * interval '1 second'
+             + k * interval '1 millisecond',
+           'region-' || (k % 4), 'gw-' || (k % 100)
+    FROM generate_series(0, $keys - 1) k, generate_series(0, $per_key - 1) j
+    ORDER BY hashint4(k * 1000 + j + $1 * 7919)) TO '$csv' (FORMAT csv)" >/dev/null
+}
+
+# Wall-clock seconds of one psql session running the SQL on stdin.
+wall_seconds() {
+  local t0 t1
+  t0=$(date +%s.%N)
+  psql_q >/dev/null || return 1
+  t1=$(date +%s.%N)
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
+}
+
+ours_batch() {
+  wall_seconds <<<"COPY es_b03_r FROM '$csv' (FORMAT csv);"
+}
+
+baseline_batch() {
+  wall_seconds <<SQL
+SET temp_buffers = '256MB';
+SET work_mem = '256MB';
+BEGIN;
+CREATE TEMP TABLE es_b03_staging (LIKE es_b03_history) ON COMMIT DROP;
+COPY es_b03_staging FROM '$csv' (FORMAT csv);
+INSERT INTO es_b03_history SELECT * FROM es_b03_staging;
+INSERT INTO es_b03_latest AS l
+  SELECT DISTINCT ON (key) key, value, ts, region, device FROM es_b03_staging ORDER BY key, ts DESC
+  ON CONFLICT (key) DO UPDATE
+    SET value = EXCLUDED.value, ts = EXCLUDED.ts, region = EXCLUDED.region, device = EXCLUDED.device
+    WHERE l.ts < EXCLUDED.ts;
+COMMIT;
+SQL
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+ours_all=() baseline_all=()
+for round in $(seq 0 "$rounds"); do
+  write_batch "$round"
+  psql_q -c "CHECKPOINT" >/dev/null
+  o=$(ours_batch)
+  psql_q -c "CHECKPOINT" >/dev/null
+  b=$(baseline_batch)
+  if (( round == 0 )); then
+    echo "  warm-up batch of $rows rows: sensorstate ${o}s, staging + history + upsert ${b}s"
+  else
+    echo "  round $round: sensorstate COPY ${o}s, staging + history + upsert ${b}s"
+    ours_all+=("$o") baseline_all+=("$b")
+  fi
+done
+# For reference (progress line only): the last batch COPYed into a plain heap
+# table with no index and no latest table, a floor for both.
+psql_q -c "CREATE TABLE es_b03_heap (LIKE es_b03_history)" -c "CHECKPOINT" >/dev/null
+heap=$(wall_seconds <<<"COPY es_b03_heap FROM '$csv' (FORMAT csv);")
+echo "  for reference: the same COPY into a plain heap table alone ${heap}s"
+ours=$(printf '%s\n' "${ours_all[@]}" | median)
+baseline=$(printf '%s\n' "${baseline_all[@]}" | median)
+
+# Both paths hold the newest reading of every key.
+diff=$(psql_q -c "SELECT count(*) FROM edgestate.latest('es_b03_r') o
+                  FULL JOIN es_b03_latest b USING (key)
+                  WHERE o.ts::timestamptz IS DISTINCT FROM b.ts OR o.value IS DISTINCT FROM b.value")
+echo "  keys whose latest value differs between the two: $diff"
+
+rm -f "$csv"
+psql_q -c "DROP TABLE es_b03_r, es_b03_history, es_b03_latest, es_b03_heap" >/dev/null
+report "COPY batch, $(count "$rows") rows, $(count "$keys") keys" "$ours" "$baseline" s lower
