@@ -17,6 +17,15 @@ int guc_default_skew_bound_ms = 50;
 int guc_max_candidates = 4;
 int guc_latest_max_keys = 262'144;
 int guc_freshness_bound_ms = 300'000;
+char *guc_freshness_bounds = nullptr;
+double guc_window_confidence = 0.99;
+int guc_min_lateness_ms = 100;
+int guc_max_lateness_ms = 3'600'000;
+int guc_calibration_window = 10'000;
+
+// In calibration.cpp.
+bool check_freshness_bounds(char **value, void **extra, GucSource source);
+void assign_freshness_bounds(const char *value, void *extra);
 
 void define_gucs() {
   DefineCustomIntVariable(
@@ -54,6 +63,26 @@ void define_gucs() {
       "Age beyond which edgestate.latest() reports a value as not fresh.", nullptr,
       &guc_freshness_bound_ms, 300'000, 0, INT_MAX, PGC_USERSET, GUC_UNIT_MS, nullptr, nullptr,
       nullptr);
+  DefineCustomStringVariable(
+      "edgestate.freshness_bounds",
+      "Per-region freshness bounds, overriding edgestate.freshness_bound.",
+      "A list of region=duration, as in 'eu-west=10s, us-east=500ms'.", &guc_freshness_bounds,
+      "", PGC_USERSET, 0, check_freshness_bounds, assign_freshness_bounds, nullptr);
+  DefineCustomRealVariable(
+      "edgestate.window_confidence",
+      "Probability with which a window shown at the recommended lateness is final.", nullptr,
+      &guc_window_confidence, 0.99, 0.5, 0.9999, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("edgestate.min_lateness", "Least lateness recommended for windows.",
+                          nullptr, &guc_min_lateness_ms, 100, 0, 86'400'000, PGC_USERSET,
+                          GUC_UNIT_MS, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("edgestate.max_lateness", "Greatest lateness recommended for windows.",
+                          nullptr, &guc_max_lateness_ms, 3'600'000, 0, 86'400'000, PGC_USERSET,
+                          GUC_UNIT_MS, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable(
+      "edgestate.calibration_window",
+      "Observations per generation of the arrival-delay sketches.",
+      "Recommendations follow a change in arrival delays within two generations.",
+      &guc_calibration_window, 10'000, 100, 65'535, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   MarkGUCPrefixReserved("edgestate");
 }
 

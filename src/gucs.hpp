@@ -8,6 +8,11 @@ extern int guc_default_skew_bound_ms;  // edgestate.default_skew_bound
 extern int guc_max_candidates;         // edgestate.max_candidates
 extern int guc_latest_max_keys;        // edgestate.latest_max_keys
 extern int guc_freshness_bound_ms;     // edgestate.freshness_bound
+extern char *guc_freshness_bounds;     // edgestate.freshness_bounds
+extern double guc_window_confidence;   // edgestate.window_confidence
+extern int guc_min_lateness_ms;        // edgestate.min_lateness
+extern int guc_max_lateness_ms;        // edgestate.max_lateness
+extern int guc_calibration_window;     // edgestate.calibration_window
 
 void define_gucs();
 

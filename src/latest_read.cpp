@@ -4,6 +4,7 @@
 // merge_agg (the same function the oracle uses) and put back into the index.
 // On a hot standby the index is not maintained (WAL replay does not run the
 // access method), so every read is computed from the table.
+#include "calibration.hpp"
 #include "core/state_codec.h"
 #include "guard.hpp"
 #include "gucs.hpp"
@@ -103,7 +104,7 @@ void emit(const ReadContext &context, std::string_view key, const uint8_t *state
         cstring_to_text_with_len(winner.device.data(), static_cast<int>(winner.device.size())));
   values[5] = Int64GetDatum(static_cast<int64>(version));
   values[6] = IntervalPGetDatum(age);
-  values[7] = BoolGetDatum(age->time <= static_cast<int64>(guc_freshness_bound_ms) * 1000);
+  values[7] = BoolGetDatum(age->time <= freshness_bound_ms(winner.region) * 1000);
   values[8] = BoolGetDatum(core::is_conflicted(state));
   values[9] = PointerGetDatum(state_datum);
   if (arrival_us == 0)
@@ -324,4 +325,32 @@ ES_SQL_FUNCTION(es_latest_index_stats) {
                      Int64GetDatum(static_cast<int64>(stats.capacity))};
   bool nulls[6] = {};
   PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+// _columns(table): the quoted names of the table's key, value, ts, region,
+// device and skew_bound columns ("NULL" for an optional column it lacks).
+ES_SQL_FUNCTION(es_sensorstate_columns) {
+  Relation rel = relation_open(PG_GETARG_OID(0), AccessShareLock);
+  if (!is_sensorstate(rel))
+    ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                    errmsg("\"%s\" is not a sensorstate table", RelationGetRelationName(rel)),
+                    errhint("Create it with CREATE TABLE ... USING sensorstate.")));
+  SensorstateColumnNames names = sensorstate_column_names(rel, *sensorstate_columns(rel));
+  relation_close(rel, AccessShareLock);
+  TupleDesc desc;
+  if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+    elog(ERROR, "return type must be a row type");
+  Datum values[6] = {CStringGetTextDatum(names.key),    CStringGetTextDatum(names.value),
+                     CStringGetTextDatum(names.ts),     CStringGetTextDatum(names.region),
+                     CStringGetTextDatum(names.device), CStringGetTextDatum(names.skew_bound)};
+  bool nulls[6] = {};
+  PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+// freshness_bound(region): the bound latest() applies to the region's values.
+ES_SQL_FUNCTION(es_freshness_bound) {
+  text *region = PG_GETARG_TEXT_PP(0);
+  auto *bound = static_cast<Interval *>(palloc0(sizeof(Interval)));
+  bound->time = freshness_bound_ms(std::string_view(VARDATA_ANY(region), VARSIZE_ANY_EXHDR(region))) * 1000;
+  PG_RETURN_INTERVAL_P(bound);
 }

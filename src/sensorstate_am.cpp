@@ -2,6 +2,7 @@
 // WAL, TOAST, vacuum and indexes, plus capture of every inserted reading into
 // a per-transaction set that is merged into the shared latest index when the
 // transaction commits (docs/sensorstate.md).
+#include "calibration.hpp"
 #include "core/merge.h"
 #include "core/state_codec.h"
 #include "guard.hpp"
@@ -155,6 +156,7 @@ void forget_pending_of(Oid relid) {
 }
 
 void reset_transaction_state() {
+  calibration_forget_local();
   pending = nullptr;  // freed with TopTransactionContext
   markers = NIL;
   newest_subxid_with_pending = InvalidSubTransactionId;
@@ -170,6 +172,7 @@ int64_t now_us() {
 // Nothing here may raise an ERROR (the transaction cannot abort any more).
 void apply_committed() {
   if (!shmem_ready()) return;
+  calibration_publish();
   ListCell *cell;
   foreach (cell, markers) {
     auto *marker = static_cast<Marker *>(lfirst(cell));
@@ -336,6 +339,8 @@ void capture(Relation rel, TupleTableSlot *slot) {
                     : ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
                 core::describe(error));
   add_pending(RelationGetRelid(rel), GetCurrentSubTransactionId(), key.data(), key.size(), single);
+  calibration_observe(RelationGetRelid(rel), region,
+                      now_us() - static_cast<int64_t>(core::hlc_physical(ts)) * 1000);
 }
 
 // ---------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 #include "shmem.hpp"
 
+#include "calibration.hpp"
 #include "counters.hpp"
 #include "hlc_clock.hpp"
 #include "latest_index.hpp"
@@ -27,6 +28,7 @@ const Segment kSegments[] = {
     {"edgestate counters", counters_shmem_size, counters_shmem_init, 0},
     {kClockSegmentName, clock_shmem_size, clock_shmem_init, 1},
     {kLatestSegmentName, latest_shmem_size, latest_shmem_init, static_cast<int>(kLatestPartitions) + 1},
+    {kCalibrationSegmentName, calibration_shmem_size, calibration_shmem_init, kCalibrationLocks},
 };
 
 shmem_request_hook_type prev_shmem_request_hook = nullptr;

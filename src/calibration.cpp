@@ -1,0 +1,301 @@
+#include "calibration.hpp"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "core/delay_sketch.h"
+#include "core/hlc.h"
+#include "core/reading.h"
+#include "core/region_bounds.h"
+#include "guard.hpp"
+#include "gucs.hpp"
+#include "hlc_clock.hpp"
+#include "shmem.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "funcapi.h"
+#include "port/atomics.h"
+#include "storage/lwlock.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+}
+
+namespace edgestate {
+namespace {
+
+constexpr int kSlots = 256;
+
+// rel == InvalidOid: the clock skew of a region as hlc_observe() saw it.
+struct CalibrationSlot {
+  Oid db;
+  Oid rel;
+  uint8_t region_size;
+  char region[core::kMaxNameBytes];
+  core::DelaySketch sketch;
+};
+
+struct CalibrationShared {
+  LWLockPadded *locks;  // [0]: creating slots; [1 + i % 16]: slot i
+  pg_atomic_uint32 count;
+  CalibrationSlot slots[kSlots];
+};
+
+CalibrationShared *shared = nullptr;
+
+LWLock *slot_lock(int slot) { return &shared->locks[1 + slot % (kCalibrationLocks - 1)].lock; }
+
+bool slot_matches(const CalibrationSlot &slot, Oid db, Oid rel, std::string_view region) {
+  return slot.db == db && slot.rel == rel && slot.region_size == region.size() &&
+         memcmp(slot.region, region.data(), region.size()) == 0;
+}
+
+// The slot of (db, rel, region), created when asked; -1 when absent or full.
+int find_slot(Oid db, Oid rel, std::string_view region, bool create) {
+  uint32 count = pg_atomic_read_u32(&shared->count);
+  pg_read_barrier();
+  for (uint32 i = 0; i < count; ++i)
+    if (slot_matches(shared->slots[i], db, rel, region)) return static_cast<int>(i);
+  if (!create || region.size() > core::kMaxNameBytes) return -1;
+  LWLockAcquire(&shared->locks[0].lock, LW_EXCLUSIVE);
+  int found = -1;
+  count = pg_atomic_read_u32(&shared->count);
+  for (uint32 i = 0; i < count && found < 0; ++i)
+    if (slot_matches(shared->slots[i], db, rel, region)) found = static_cast<int>(i);
+  if (found < 0 && count < kSlots) {
+    CalibrationSlot &slot = shared->slots[count];
+    slot.db = db;
+    slot.rel = rel;
+    slot.region_size = static_cast<uint8_t>(region.size());
+    memcpy(slot.region, region.data(), region.size());
+    core::delay_sketch_init(&slot.sketch, static_cast<uint32_t>(guc_calibration_window));
+    pg_write_barrier();
+    pg_atomic_write_u32(&shared->count, count + 1);
+    found = static_cast<int>(count);
+  }
+  LWLockRelease(&shared->locks[0].lock);
+  return found;
+}
+
+// This transaction's observations, per (relation, region).
+struct LocalKey {
+  Oid rel;
+  uint8_t region_size;
+  char region[core::kMaxNameBytes];
+};
+struct LocalSketch {
+  LocalKey key;
+  core::DelaySketch sketch;
+};
+HTAB *local = nullptr;
+
+// Parsed edgestate.freshness_bounds, kept by the assign hook.
+std::vector<core::RegionBound> *freshness_bounds = nullptr;
+
+core::DelaySketch copy_of_slot(int slot) {
+  core::DelaySketch copy;
+  LWLockAcquire(slot_lock(slot), LW_SHARED);
+  copy = shared->slots[slot].sketch;
+  LWLockRelease(slot_lock(slot));
+  return copy;
+}
+
+std::string_view text_view(const text *value) {
+  return {VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value)};
+}
+
+Interval *micros_to_interval(int64_t micros) {
+  auto *result = static_cast<Interval *>(palloc0(sizeof(Interval)));
+  result->time = micros;
+  return result;
+}
+
+// The lateness recommended by a delay sketch: its window_confidence quantile
+// clamped to [min_lateness, max_lateness].
+int64_t recommended_us(const core::DelaySketch &sketch) {
+  int64_t quantile = core::delay_sketch_quantile(sketch, guc_window_confidence);
+  int64_t low = static_cast<int64_t>(guc_min_lateness_ms) * 1000;
+  int64_t high = static_cast<int64_t>(guc_max_lateness_ms) * 1000;
+  return quantile < low ? low : (quantile > high ? high : quantile);
+}
+
+}  // namespace
+
+size_t calibration_shmem_size() { return sizeof(CalibrationShared); }
+
+void calibration_shmem_init(void *memory, bool found) {
+  shared = static_cast<CalibrationShared *>(memory);
+  if (found) return;
+  shared->locks = GetNamedLWLockTranche(kCalibrationSegmentName);
+  pg_atomic_init_u32(&shared->count, 0);
+}
+
+void calibration_observe(Oid relid, std::string_view region, int64_t delay_us) {
+  if (shared == nullptr || region.size() > core::kMaxNameBytes) return;
+  if (local == nullptr) {
+    HASHCTL ctl;
+    ctl.keysize = sizeof(LocalKey);
+    ctl.entrysize = sizeof(LocalSketch);
+    ctl.hcxt = TopTransactionContext;
+    local = hash_create("edgestate arrival delays", 8, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+  }
+  LocalKey key;
+  memset(&key, 0, sizeof key);
+  key.rel = relid;
+  key.region_size = static_cast<uint8_t>(region.size());
+  memcpy(key.region, region.data(), region.size());
+  bool found = false;
+  auto *entry = static_cast<LocalSketch *>(hash_search(local, &key, HASH_ENTER, &found));
+  if (!found) core::delay_sketch_init(&entry->sketch, static_cast<uint32_t>(guc_calibration_window));
+  core::delay_sketch_record(&entry->sketch, delay_us);
+}
+
+void calibration_publish() {
+  if (shared == nullptr || local == nullptr) return;
+  HASH_SEQ_STATUS scan;
+  hash_seq_init(&scan, local);
+  while (auto *entry = static_cast<LocalSketch *>(hash_seq_search(&scan))) {
+    int slot = find_slot(MyDatabaseId, entry->key.rel,
+                         std::string_view(entry->key.region, entry->key.region_size), true);
+    if (slot < 0) continue;  // every slot taken: this pair goes uncalibrated
+    LWLockAcquire(slot_lock(slot), LW_EXCLUSIVE);
+    core::delay_sketch_merge(&shared->slots[slot].sketch, entry->sketch);
+    LWLockRelease(slot_lock(slot));
+  }
+}
+
+void calibration_forget_local() { local = nullptr; }  // freed with TopTransactionContext
+
+int64_t freshness_bound_ms(std::string_view region) {
+  if (freshness_bounds != nullptr)
+    for (const core::RegionBound &bound : *freshness_bounds)
+      if (bound.region == region) return bound.milliseconds;
+  return guc_freshness_bound_ms;
+}
+
+// GUC hooks of edgestate.freshness_bounds.
+bool check_freshness_bounds(char **value, void **extra, GucSource) {
+  char error[256] = {};
+  void *parsed = nullptr;
+  {
+    auto *bounds = new (std::nothrow) std::vector<core::RegionBound>();
+    std::string message;
+    if (bounds == nullptr) {
+      snprintf(error, sizeof error, "out of memory");
+    } else if (!core::parse_region_bounds(*value != nullptr ? *value : "", bounds, &message)) {
+      snprintf(error, sizeof error, "%s", message.c_str());
+      delete bounds;
+    } else {
+      parsed = bounds;
+    }
+  }
+  if (parsed == nullptr) {
+    GUC_check_errdetail("%s", error);
+    GUC_check_errhint("Write region=duration pairs, as in 'eu-west=10s, us-east=500ms'.");
+    return false;
+  }
+  // GUC frees *extra with free(); the vector is handed over through a
+  // malloc'd pointer to it.
+  auto **holder = static_cast<std::vector<core::RegionBound> **>(malloc(sizeof(void *)));
+  if (holder == nullptr) {
+    delete static_cast<std::vector<core::RegionBound> *>(parsed);
+    return false;
+  }
+  *holder = static_cast<std::vector<core::RegionBound> *>(parsed);
+  *extra = holder;
+  return true;
+}
+
+void assign_freshness_bounds(const char *, void *extra) {
+  freshness_bounds =
+      extra != nullptr ? *static_cast<std::vector<core::RegionBound> **>(extra) : nullptr;
+}
+
+}  // namespace edgestate
+
+using namespace edgestate;
+
+// recommended_lateness(table, region): the lateness that makes windows of the
+// region final with edgestate.window_confidence.
+ES_SQL_FUNCTION(es_recommended_lateness) {
+  require_shmem("edgestate.recommended_lateness()");
+  Oid relid = PG_GETARG_OID(0);
+  std::string_view region = text_view(PG_GETARG_TEXT_PP(1));
+  int slot = find_slot(MyDatabaseId, relid, region, false);
+  if (slot < 0 || core::delay_sketch_count(shared->slots[slot].sketch) == 0)
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                    errmsg("no arrival delays observed for region \"%.*s\" of table \"%s\"",
+                           static_cast<int>(region.size()), region.data(), get_rel_name(relid)),
+                    errhint("The region is unknown, or nothing was inserted for it since the "
+                            "server started; pass an explicit lateness.")));
+  PG_RETURN_INTERVAL_P(micros_to_interval(recommended_us(copy_of_slot(slot))));
+}
+
+// arrival_delays(table): per region, the observed delays and the recommendation.
+ES_SQL_FUNCTION(es_arrival_delays) {
+  require_shmem("edgestate.arrival_delays()");
+  Oid relid = PG_GETARG_OID(0);
+  InitMaterializedSRF(fcinfo, 0);
+  auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+  uint32 count = pg_atomic_read_u32(&shared->count);
+  pg_read_barrier();
+  for (uint32 i = 0; i < count; ++i) {
+    const CalibrationSlot &slot = shared->slots[i];
+    if (slot.db != MyDatabaseId || slot.rel != relid) continue;
+    core::DelaySketch sketch = copy_of_slot(static_cast<int>(i));
+    Datum values[6];
+    bool nulls[6] = {};
+    values[0] = PointerGetDatum(cstring_to_text_with_len(slot.region, slot.region_size));
+    values[1] = Int64GetDatum(static_cast<int64>(core::delay_sketch_count(sketch)));
+    values[2] = IntervalPGetDatum(micros_to_interval(core::delay_sketch_quantile(sketch, 0.5)));
+    values[3] = IntervalPGetDatum(micros_to_interval(core::delay_sketch_quantile(sketch, 0.99)));
+    values[4] = IntervalPGetDatum(micros_to_interval(core::delay_sketch_quantile(sketch, 1.0)));
+    values[5] = IntervalPGetDatum(micros_to_interval(recommended_us(sketch)));
+    tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+  }
+  return Datum(0);
+}
+
+// clock_skews(): per region, how far (either way) the clocks that
+// hlc_observe(remote, region) saw were from the local clock.
+ES_SQL_FUNCTION(es_clock_skews) {
+  require_shmem("edgestate.clock_skews()");
+  InitMaterializedSRF(fcinfo, 0);
+  auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+  uint32 count = pg_atomic_read_u32(&shared->count);
+  pg_read_barrier();
+  for (uint32 i = 0; i < count; ++i) {
+    const CalibrationSlot &slot = shared->slots[i];
+    if (slot.rel != InvalidOid) continue;
+    core::DelaySketch sketch = copy_of_slot(static_cast<int>(i));
+    Datum values[4];
+    bool nulls[4] = {};
+    values[0] = PointerGetDatum(cstring_to_text_with_len(slot.region, slot.region_size));
+    values[1] = Int64GetDatum(static_cast<int64>(core::delay_sketch_count(sketch)));
+    values[2] = IntervalPGetDatum(micros_to_interval(core::delay_sketch_quantile(sketch, 0.5)));
+    values[3] = IntervalPGetDatum(micros_to_interval(core::delay_sketch_quantile(sketch, 0.99)));
+    tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+  }
+  return Datum(0);
+}
+
+// hlc_observe(remote, region): the receive rule, recording the region's skew
+// (remote physical time minus local wall time) first, refused or not.
+ES_SQL_FUNCTION(es_hlc_observe_region) {
+  require_shmem("hlc_observe()");
+  uint64_t remote = DatumGetUInt64(PG_GETARG_DATUM(0));
+  std::string_view region = text_view(PG_GETARG_TEXT_PP(1));
+  int64_t skew_us = (static_cast<int64_t>(core::hlc_physical(remote)) -
+                     static_cast<int64_t>(wall_clock_ms())) * 1000;
+  int slot = find_slot(0, InvalidOid, region, true);
+  if (slot >= 0) {
+    LWLockAcquire(slot_lock(slot), LW_EXCLUSIVE);
+    core::delay_sketch_record(&shared->slots[slot].sketch, skew_us < 0 ? -skew_us : skew_us);
+    LWLockRelease(slot_lock(slot));
+  }
+  return cpp_entry([&] { return UInt64GetDatum(clock_observe(remote)); });
+}
