@@ -20,8 +20,9 @@ tally() {  # suite passed failed
 
 make_scratch test
 trap cleanup_scratch EXIT
-# The server account reads the tests from a copy in the scratch directory.
-cp -r sql expected test "$ES_SCRATCH/"
+# The server account reads the tests (and the docs the Grafana test checks)
+# from a copy in the scratch directory.
+cp -r sql expected test docs "$ES_SCRATCH/"
 [[ $(id -u) -eq 0 ]] && chown -R "$ES_PG_USER" "$ES_SCRATCH"
 
 run_ctest() {
