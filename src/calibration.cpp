@@ -93,6 +93,17 @@ struct LocalSketch {
 };
 HTAB *local = nullptr;
 
+// Small transactions keep their few observations as they are and record them
+// one by one at commit; a local sketch per (relation, region) takes over once
+// there are more (a sketch costs a 2 KiB merge at commit).
+constexpr int kDirectObservations = 16;
+struct Observation {
+  LocalKey key;
+  int64_t delay_us;
+};
+Observation direct[kDirectObservations];
+int direct_count = 0;
+
 // Parsed edgestate.freshness_bounds, kept by the assign hook.
 std::vector<core::RegionBound> *freshness_bounds = nullptr;
 
@@ -134,8 +145,14 @@ void calibration_shmem_init(void *memory, bool found) {
   pg_atomic_init_u32(&shared->count, 0);
 }
 
-void calibration_observe(Oid relid, std::string_view region, int64_t delay_us) {
-  if (shared == nullptr || region.size() > core::kMaxNameBytes) return;
+// The entry of the previous observation: batches mostly repeat the region.
+LocalSketch *last_local = nullptr;
+
+void record_in_local_sketch(const LocalKey &key, int64_t delay_us) {
+  if (last_local != nullptr && memcmp(&last_local->key, &key, sizeof key) == 0) {
+    core::delay_sketch_record(&last_local->sketch, delay_us);
+    return;
+  }
   if (local == nullptr) {
     HASHCTL ctl;
     ctl.keysize = sizeof(LocalKey);
@@ -143,19 +160,40 @@ void calibration_observe(Oid relid, std::string_view region, int64_t delay_us) {
     ctl.hcxt = TopTransactionContext;
     local = hash_create("edgestate arrival delays", 8, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
   }
+  bool found = false;
+  auto *entry = static_cast<LocalSketch *>(hash_search(local, &key, HASH_ENTER, &found));
+  if (!found) core::delay_sketch_init(&entry->sketch, static_cast<uint32_t>(guc_calibration_window));
+  core::delay_sketch_record(&entry->sketch, delay_us);
+  last_local = entry;
+}
+
+void calibration_observe(Oid relid, std::string_view region, int64_t delay_us) {
+  if (shared == nullptr || region.size() > core::kMaxNameBytes) return;
   LocalKey key;
   memset(&key, 0, sizeof key);
   key.rel = relid;
   key.region_size = static_cast<uint8_t>(region.size());
   memcpy(key.region, region.data(), region.size());
-  bool found = false;
-  auto *entry = static_cast<LocalSketch *>(hash_search(local, &key, HASH_ENTER, &found));
-  if (!found) core::delay_sketch_init(&entry->sketch, static_cast<uint32_t>(guc_calibration_window));
-  core::delay_sketch_record(&entry->sketch, delay_us);
+  if (direct_count < kDirectObservations) {
+    direct[direct_count++] = Observation{key, delay_us};
+    return;
+  }
+  record_in_local_sketch(key, delay_us);
 }
 
 void calibration_publish() {
-  if (shared == nullptr || local == nullptr) return;
+  if (shared == nullptr) return;
+  for (int i = 0; i < direct_count; ++i) {
+    const Observation &observation = direct[i];
+    int slot = find_slot(MyDatabaseId, observation.key.rel,
+                         std::string_view(observation.key.region, observation.key.region_size),
+                         true);
+    if (slot < 0) continue;
+    LWLockAcquire(slot_lock(slot), LW_EXCLUSIVE);
+    core::delay_sketch_record(&shared->slots[slot].sketch, observation.delay_us);
+    LWLockRelease(slot_lock(slot));
+  }
+  if (local == nullptr) return;
   HASH_SEQ_STATUS scan;
   hash_seq_init(&scan, local);
   while (auto *entry = static_cast<LocalSketch *>(hash_seq_search(&scan))) {
@@ -168,7 +206,11 @@ void calibration_publish() {
   }
 }
 
-void calibration_forget_local() { local = nullptr; }  // freed with TopTransactionContext
+void calibration_forget_local() {
+  direct_count = 0;
+  last_local = nullptr;
+  local = nullptr;  // freed with TopTransactionContext
+}
 
 int64_t freshness_bound_ms(std::string_view region) {
   if (freshness_bounds != nullptr)

@@ -42,16 +42,25 @@ constexpr size_t kMaxKeyBytes = 255;
 // ---------------------------------------------------------------------------
 // Changes of the current transaction.
 
+// Keyed by relation, subtransaction and a 64-bit hash of the key: 16-byte
+// hash keys keep the table small and cache-friendly for batches of many keys.
+// Keys whose hashes collide share an entry as a chain of items.
 struct PendingKey {
   Oid relid;
   SubTransactionId subxid;
+  uint64 key_hash;
+};
+
+struct PendingItem {
+  PendingItem *next;
+  bytea *state;  // in TopTransactionContext, like the item
   uint16 key_size;
-  char key[kMaxKeyBytes];
+  char key[FLEXIBLE_ARRAY_MEMBER];
 };
 
 struct PendingEntry {
   PendingKey key;  // must be first
-  bytea *state;    // in TopTransactionContext
+  PendingItem *items;
 };
 
 enum class MarkerKind { kCreated, kReset };
@@ -65,32 +74,37 @@ List *markers = NIL;  // of Marker *, in the order they happened
 SubTransactionId newest_subxid_with_pending = InvalidSubTransactionId;
 bool allow_delete = false;  // set by purge only
 
-uint32 pending_key_hash(const void *key, Size) {
-  const auto *k = static_cast<const PendingKey *>(key);
-  uint32 h = hash_bytes(reinterpret_cast<const unsigned char *>(k->key), k->key_size);
-  h = hash_combine(h, k->relid);
-  return hash_combine(h, k->subxid);
-}
-
-int pending_key_compare(const void *a, const void *b, Size) {
-  const auto *x = static_cast<const PendingKey *>(a);
-  const auto *y = static_cast<const PendingKey *>(b);
-  if (x->relid != y->relid || x->subxid != y->subxid || x->key_size != y->key_size) return 1;
-  return memcmp(x->key, y->key, x->key_size);
-}
+// The table lives across transactions (creating one per transaction costs
+// more than a single-row insert); its states live in TopTransactionContext.
+constexpr long kPendingKeptEntries = 1024;
 
 HTAB *pending_table() {
   if (pending == nullptr) {
     HASHCTL ctl;
     ctl.keysize = sizeof(PendingKey);
     ctl.entrysize = sizeof(PendingEntry);
-    ctl.hash = pending_key_hash;
-    ctl.match = pending_key_compare;
-    ctl.hcxt = TopTransactionContext;
-    pending = hash_create("edgestate pending readings", 256, &ctl,
-                          HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+    ctl.hcxt = TopMemoryContext;
+    pending = hash_create("edgestate pending readings", 64, &ctl,
+                          HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
   }
   return pending;
+}
+
+bool has_pending() { return pending != nullptr && hash_get_num_entries(pending) > 0; }
+
+// Empties the table at the end of a transaction; a table grown large by a
+// big transaction is dropped rather than kept.
+void clear_pending() {
+  if (pending == nullptr) return;
+  if (hash_get_num_entries(pending) > kPendingKeptEntries) {
+    hash_destroy(pending);
+    pending = nullptr;
+    return;
+  }
+  HASH_SEQ_STATUS scan;
+  hash_seq_init(&scan, pending);
+  while (auto *entry = static_cast<PendingEntry *>(hash_seq_search(&scan)))
+    hash_search(pending, &entry->key, HASH_REMOVE, nullptr);
 }
 
 // Encodes a state into transaction memory, reusing `previous` when it is large
@@ -118,22 +132,40 @@ void decode_pending(const bytea *state, core::StateView *view) {
 void add_pending(Oid relid, SubTransactionId subxid, const char *key, size_t key_size,
                  const core::StateView &state) {
   PendingKey lookup;
-  memset(&lookup, 0, offsetof(PendingKey, key));
   lookup.relid = relid;
   lookup.subxid = subxid;
-  lookup.key_size = static_cast<uint16>(key_size);
-  memcpy(lookup.key, key, key_size);
+  lookup.key_hash = hash_bytes_extended(reinterpret_cast<const unsigned char *>(key),
+                                        static_cast<int>(key_size), 0);
   bool found = false;
   auto *entry = static_cast<PendingEntry *>(hash_search(pending_table(), &lookup, HASH_ENTER, &found));
-  if (!found) {
-    entry->state = encode_in_transaction(state, nullptr);
-  } else {
-    core::StateView existing, merged;
-    decode_pending(entry->state, &existing);
-    core::merge_states(existing, state, static_cast<size_t>(guc_max_candidates), &merged);
-    entry->state = encode_in_transaction(merged, entry->state);
-  }
+  if (!found) entry->items = nullptr;
   if (subxid > newest_subxid_with_pending) newest_subxid_with_pending = subxid;
+  PendingItem *item = entry->items;
+  while (item != nullptr && (item->key_size != key_size || memcmp(item->key, key, key_size) != 0))
+    item = item->next;
+  if (item == nullptr) {
+    item = static_cast<PendingItem *>(
+        MemoryContextAlloc(TopTransactionContext, offsetof(PendingItem, key) + key_size));
+    item->key_size = static_cast<uint16>(key_size);
+    memcpy(item->key, key, key_size);
+    item->state = encode_in_transaction(state, nullptr);
+    item->next = entry->items;
+    entry->items = item;
+    return;
+  }
+  core::StateView existing, merged;
+  decode_pending(item->state, &existing);
+  // An older reading of an origin the state already holds changes nothing
+  // (out-of-order batches are full of them): skip the merge and re-encode.
+  if (state.count == 1) {
+    for (uint8_t i = 0; i < existing.count; ++i) {
+      if (core::same_origin(existing.entries[i], state.winner()) &&
+          core::compare_readings(existing.entries[i], state.winner()) >= 0)
+        return;
+    }
+  }
+  core::merge_states(existing, state, static_cast<size_t>(guc_max_candidates), &merged);
+  item->state = encode_in_transaction(merged, item->state);
 }
 
 void add_marker(Oid relid, MarkerKind kind) {
@@ -147,7 +179,7 @@ void add_marker(Oid relid, MarkerKind kind) {
 
 // Removes every pending change of a relation (it was truncated).
 void forget_pending_of(Oid relid) {
-  if (pending == nullptr) return;
+  if (!has_pending()) return;
   HASH_SEQ_STATUS scan;
   hash_seq_init(&scan, pending);
   while (auto *entry = static_cast<PendingEntry *>(hash_seq_search(&scan))) {
@@ -157,7 +189,7 @@ void forget_pending_of(Oid relid) {
 
 void reset_transaction_state() {
   calibration_forget_local();
-  pending = nullptr;  // freed with TopTransactionContext
+  clear_pending();  // its states are freed with TopTransactionContext
   markers = NIL;
   newest_subxid_with_pending = InvalidSubTransactionId;
   allow_delete = false;
@@ -181,7 +213,7 @@ void apply_committed() {
     else
       latest_reset_relation(MyDatabaseId, marker->relid);
   }
-  if (pending == nullptr) return;
+  if (!has_pending()) return;
   int64_t arrival = now_us();
   Oid checked_relation = InvalidOid;
   CompletenessCheck check{};
@@ -192,15 +224,17 @@ void apply_committed() {
       checked_relation = entry->key.relid;
       check = latest_check_complete(MyDatabaseId, entry->key.relid);
     }
-    core::StateView state;
-    if (core::decode_state(reinterpret_cast<const uint8_t *>(VARDATA(entry->state)),
-                           VARSIZE(entry->state) - VARHDRSZ, &state) != core::DecodeStatus::kOk) {
-      latest_mark_incomplete(MyDatabaseId, entry->key.relid);
-      continue;
+    for (PendingItem *item = entry->items; item != nullptr; item = item->next) {
+      core::StateView state;
+      if (core::decode_state(reinterpret_cast<const uint8_t *>(VARDATA(item->state)),
+                             VARSIZE(item->state) - VARHDRSZ, &state) != core::DecodeStatus::kOk) {
+        latest_mark_incomplete(MyDatabaseId, entry->key.relid);
+        continue;
+      }
+      core::LatestKey key{MyDatabaseId, entry->key.relid,
+                          std::string_view(item->key, item->key_size)};
+      latest_merge(key, state, arrival, check);
     }
-    core::LatestKey key{MyDatabaseId, entry->key.relid,
-                        std::string_view(entry->key.key, entry->key.key_size)};
-    latest_merge(key, state, arrival, check);
   }
 }
 
@@ -213,7 +247,7 @@ void forget_prepared() {
   ListCell *cell;
   foreach (cell, markers)
     latest_note_prepared(MyDatabaseId, static_cast<Marker *>(lfirst(cell))->relid, xid);
-  if (pending == nullptr) return;
+  if (!has_pending()) return;
   HASH_SEQ_STATUS scan;
   hash_seq_init(&scan, pending);
   while (auto *entry = static_cast<PendingEntry *>(hash_seq_search(&scan)))
@@ -244,30 +278,32 @@ void on_transaction_event(XactEvent event, void *) {
 // leaves no trace.
 void on_subtransaction_event(SubXactEvent event, SubTransactionId subxid,
                              SubTransactionId parent, void *) {
-  if (pending == nullptr || subxid > newest_subxid_with_pending) return;
+  if (!has_pending() || subxid > newest_subxid_with_pending) return;
   if (event != SUBXACT_EVENT_COMMIT_SUB && event != SUBXACT_EVENT_ABORT_SUB) return;
   HASH_SEQ_STATUS scan;
   hash_seq_init(&scan, pending);
-  List *moved = NIL;
+  List *moved = NIL;  // of PendingItem *, with the relation in a parallel list
+  List *moved_relations = NIL;
   while (auto *entry = static_cast<PendingEntry *>(hash_seq_search(&scan))) {
     if (entry->key.subxid != subxid) continue;
     if (event == SUBXACT_EVENT_COMMIT_SUB) {
-      auto *copy = static_cast<PendingEntry *>(palloc(sizeof(PendingEntry)));
-      *copy = *entry;
-      moved = lappend(moved, copy);
-    } else {
-      pfree(entry->state);
+      for (PendingItem *item = entry->items; item != nullptr; item = item->next) {
+        moved = lappend(moved, item);
+        moved_relations = lappend_oid(moved_relations, entry->key.relid);
+      }
     }
     hash_search(pending, &entry->key, HASH_REMOVE, nullptr);
   }
-  ListCell *cell;
-  foreach (cell, moved) {
-    auto *entry = static_cast<PendingEntry *>(lfirst(cell));
+  ListCell *item_cell;
+  ListCell *relation_cell;
+  forboth (item_cell, moved, relation_cell, moved_relations) {
+    auto *item = static_cast<PendingItem *>(lfirst(item_cell));
     core::StateView state;
-    decode_pending(entry->state, &state);
-    add_pending(entry->key.relid, parent, entry->key.key, entry->key.key_size, state);
+    decode_pending(item->state, &state);
+    add_pending(lfirst_oid(relation_cell), parent, item->key, item->key_size, state);
   }
-  list_free_deep(moved);
+  list_free(moved);
+  list_free(moved_relations);
 }
 
 // ---------------------------------------------------------------------------
@@ -294,7 +330,8 @@ std::string_view text_of(Datum datum) {
   return {VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value)};
 }
 
-void capture(Relation rel, TupleTableSlot *slot) {
+// arrival_us: when the row arrived (one clock reading per batch).
+void capture(Relation rel, TupleTableSlot *slot, int64_t arrival_us) {
   if (!shmem_ready()) return;
   const SensorstateColumns *columns = sensorstate_columns(rel);
   slot_getallattrs(slot);
@@ -340,7 +377,7 @@ void capture(Relation rel, TupleTableSlot *slot) {
                 core::describe(error));
   add_pending(RelationGetRelid(rel), GetCurrentSubTransactionId(), key.data(), key.size(), single);
   calibration_observe(RelationGetRelid(rel), region,
-                      now_us() - static_cast<int64_t>(core::hlc_physical(ts)) * 1000);
+                      arrival_us - static_cast<int64_t>(core::hlc_physical(ts)) * 1000);
 }
 
 // ---------------------------------------------------------------------------
@@ -352,19 +389,20 @@ const TableAmRoutine *heap = nullptr;
 void sensorstate_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid, int options,
                               BulkInsertStateData *bistate) {
   heap->tuple_insert(rel, slot, cid, options, bistate);
-  capture(rel, slot);
+  capture(rel, slot, now_us());
 }
 
 void sensorstate_tuple_complete_speculative(Relation rel, TupleTableSlot *slot, uint32 token,
                                             bool succeeded) {
   heap->tuple_complete_speculative(rel, slot, token, succeeded);
-  if (succeeded) capture(rel, slot);
+  if (succeeded) capture(rel, slot, now_us());
 }
 
 void sensorstate_multi_insert(Relation rel, TupleTableSlot **slots, int count, CommandId cid,
                               int options, BulkInsertStateData *bistate) {
   heap->multi_insert(rel, slots, count, cid, options, bistate);
-  for (int i = 0; i < count; ++i) capture(rel, slots[i]);
+  int64_t arrival = now_us();
+  for (int i = 0; i < count; ++i) capture(rel, slots[i], arrival);
 }
 
 [[noreturn]] void refuse_change(Relation rel, const char *command) {
