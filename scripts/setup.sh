@@ -12,6 +12,10 @@ packages=(
   googletest libgtest-dev librapidcheck-dev libbenchmark-dev
   # TAP tests (PostgreSQL::Test::Cluster) and clock-skew tests
   libipc-run-perl faketime
+  # the change-log decoder's fuzz target (libFuzzer)
+  clang libclang-rt-14-dev
+  # output plugins the change-log benchmark compares with
+  postgresql-15-wal2json postgresql-15-decoderbufs
   # tools the test and demo scripts call
   util-linux procps
 )
