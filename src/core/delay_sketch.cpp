@@ -99,11 +99,42 @@ void add(DelaySketch* sketch, size_t bucket, uint64_t count, bool negative) {
   }
 }
 
+// Adds a generation's counts to a sketch. When they cross a generation
+// boundary of the target, each part on either side is a proportional sample
+// of all of them (systematic rounding of the cumulative counts), so a large
+// batch does not leave its smallest values in the generation dropped first.
 void replay(DelaySketch* into, const uint16_t* counts, uint32_t negative) {
-  if (negative > 0) add(into, 0, negative, true);
+  // Slot kDelaySketchBuckets stands for the negative observations of bucket 0.
+  uint32_t rest[kDelaySketchBuckets + 1];
+  uint64_t total = 0;
   for (size_t i = 0; i < kDelaySketchBuckets; ++i) {
-    const uint32_t count = i == 0 ? counts[0] - negative : counts[i];
-    if (count > 0) add(into, i, count, false);
+    rest[i] = i == 0 ? counts[0] - negative : counts[i];
+    total += rest[i];
+  }
+  rest[kDelaySketchBuckets] = negative;
+  total += negative;
+  while (total > 0) {
+    const uint32_t window = effective_window(*into);
+    if (into->current_total >= window) rotate(into);
+    const uint64_t room = window - into->current_total;
+    if (total <= room) {
+      for (size_t i = 0; i <= kDelaySketchBuckets; ++i)
+        if (rest[i] > 0) add(into, i == kDelaySketchBuckets ? 0 : i, rest[i], i == kDelaySketchBuckets);
+      return;
+    }
+    // Exactly `room` observations, spread over the buckets in proportion.
+    uint64_t cumulative = 0;
+    uint64_t taken_before = 0;
+    for (size_t i = 0; i <= kDelaySketchBuckets; ++i) {
+      cumulative += rest[i];
+      const uint64_t taken_through = cumulative * room / total;
+      const uint64_t take = taken_through - taken_before;
+      taken_before = taken_through;
+      if (take == 0) continue;
+      add(into, i == kDelaySketchBuckets ? 0 : i, take, i == kDelaySketchBuckets);
+      rest[i] -= static_cast<uint32_t>(take);
+    }
+    total -= room;
   }
 }
 

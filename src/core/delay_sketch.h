@@ -36,13 +36,13 @@
 //
 // Record and merge behave as if the observations were recorded one at a time:
 // a batch that crosses a generation boundary is split there. Merging replays
-// the source's previous generation, then its current one, each in ascending
-// bucket order (negatives first within bucket 0). When no generation boundary
-// is crossed, merging is therefore exactly equal to recording the union; when
-// one is, the totals are still exact and only which of the replayed
-// observations fall before the boundary is decided by value order rather than
-// arrival order. Record is O(1) (a rotation — copying one 1 KiB generation —
-// happens once per W observations); merge is O(number of buckets).
+// the source's previous generation, then its current one. When no generation
+// boundary is crossed, merging is exactly equal to recording the union; when
+// one is, the totals are still exact and each side of the boundary gets a
+// proportional share of every bucket (not the smallest values first, which
+// would skew a large batch's surviving quantiles upwards). Record is O(1) (a
+// rotation — copying one 1 KiB generation — happens once per W
+// observations); merge is O(number of buckets) per boundary crossed.
 #pragma once
 
 #include <cstddef>

@@ -102,7 +102,7 @@ BEGIN
   END;
   RETURN QUERY EXECUTE format($q$
     SELECT %1$s::text, count(*), min(%2$s), max(%2$s), avg(%2$s),
-           (array_agg(%2$s ORDER BY %3$s DESC))[1],
+           (array_agg(%2$s ORDER BY %3$s DESC, %4$s DESC, %2$s DESC))[1],
            edgestate.max(%3$s), $1, $2, $3
     FROM ONLY %5$s
     WHERE %3$s OPERATOR(edgestate.>=) edgestate.hlc($1)
@@ -132,7 +132,7 @@ BEGIN
   END;
   RETURN QUERY EXECUTE format($q$
     SELECT %1$s::text, count(*), min(%2$s), max(%2$s), avg(%2$s),
-           (array_agg(%2$s ORDER BY %3$s DESC))[1], edgestate.max(%3$s), $1, $2, $3
+           (array_agg(%2$s ORDER BY %3$s DESC, %2$s DESC))[1], edgestate.max(%3$s), $1, $2, $3
     FROM ONLY %4$s
     WHERE %1$s::text = $4
       AND %3$s OPERATOR(edgestate.>=) edgestate.hlc($1)
@@ -175,7 +175,7 @@ BEGIN
   c := edgestate._columns(table_name);
   RETURN QUERY EXECUTE format($q$
     SELECT date_bin($1, %3$s::timestamptz, $2) AS "time", %1$s::text, count(*), min(%2$s),
-           max(%2$s), avg(%2$s), (array_agg(%2$s ORDER BY %3$s DESC))[1],
+           max(%2$s), avg(%2$s), (array_agg(%2$s ORDER BY %3$s DESC, %2$s DESC))[1],
            date_bin($1, %3$s::timestamptz, $2) + $1 <= now() - $4
     FROM ONLY %4$s
     WHERE %3$s OPERATOR(edgestate.>=) edgestate.hlc($2)
