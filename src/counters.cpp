@@ -25,6 +25,8 @@ const char *counter_name(Counter counter) {
     case Counter::kClockBorrowed: return "clock_borrowed";
     case Counter::kCandidatesDropped: return "candidates_dropped";
     case Counter::kConflictsResolved: return "conflicts_resolved";
+    case Counter::kChangelogReadings: return "changelog_readings";
+    case Counter::kChangelogBytes: return "changelog_bytes";
     case Counter::kCount: break;
   }
   return "unknown";

@@ -11,6 +11,8 @@ enum class Counter : int {
   kClockBorrowed,        // hlc_now() ran ahead of a wall clock that went backwards
   kCandidatesDropped,    // per-origin entries dropped by edgestate.max_candidates
   kConflictsResolved,    // conflicted states turned into one value by resolve()
+  kChangelogReadings,    // readings the output plugin emitted
+  kChangelogBytes,       // bytes the output plugin emitted for them
   kCount
 };
 

@@ -58,6 +58,20 @@ CREATE FUNCTION _metric_rows(OUT name text, OUT type text, OUT help text, OUT la
              'Readings of other origins dropped by edgestate.max_candidates.', '{}', c.value
       FROM counters c WHERE c.name = 'candidates_dropped'
       UNION ALL
+      SELECT 'edgestate_changelog_readings_total', 'counter',
+             'Readings the edgestate output plugin emitted (all slots, all sessions).', '{}',
+             c.value FROM counters c WHERE c.name = 'changelog_readings'
+      UNION ALL
+      SELECT 'edgestate_changelog_bytes_total', 'counter',
+             'Bytes the edgestate output plugin emitted for them.', '{}', c.value
+      FROM counters c WHERE c.name = 'changelog_bytes'
+      UNION ALL
+      SELECT 'edgestate_delta_size_bytes_per_update', 'gauge',
+             'Change-log bytes per reading emitted, since the server started.', '{}',
+             CASE WHEN r.value = 0 THEN NULL ELSE b.value::float8 / r.value END
+      FROM counters r, counters b
+      WHERE r.name = 'changelog_readings' AND b.name = 'changelog_bytes'
+      UNION ALL
       SELECT 'edgestate_conflicts_captured', 'gauge',
              'Keys whose latest state is conflicted (other origins within the skew bound).',
              jsonb_build_object('table', t.t::text), count(*) FILTER (WHERE l.conflicted)
