@@ -199,4 +199,21 @@ SELECT count(*) FROM sensorstate_config WHERE table_name::text = 'misnamed';
 SELECT hits > 0 AS hits, misses > 0 AS misses, keys > 0 AS keys, capacity >= keys AS bounded
 FROM latest_index_stats();
 
+-- Reading the latest state needs SELECT on the table, like reading its rows.
+CREATE ROLE regress_es_reader;
+GRANT USAGE ON SCHEMA edgestate TO regress_es_reader;
+SET ROLE regress_es_reader;
+\set VERBOSITY sqlstate
+SELECT count(*) FROM latest('readings');
+SELECT count(*) FROM latest('readings', 't-1');
+RESET ROLE;
+GRANT SELECT ON readings TO regress_es_reader;
+SET ROLE regress_es_reader;
+SELECT count(*) > 0 AS granted FROM latest('readings');
+RESET ROLE;
+\set VERBOSITY default
+REVOKE ALL ON readings FROM regress_es_reader;
+REVOKE USAGE ON SCHEMA edgestate FROM regress_es_reader;
+DROP ROLE regress_es_reader;
+
 DROP TABLE readings, keyed, wide, wrong_types, retained;

@@ -11,6 +11,7 @@
 #include "guard.hpp"
 #include "gucs.hpp"
 #include "hlc_clock.hpp"
+#include "sensorstate_contract.hpp"
 #include "shmem.hpp"
 
 extern "C" {
@@ -266,6 +267,7 @@ using namespace edgestate;
 ES_SQL_FUNCTION(es_recommended_lateness) {
   require_shmem("edgestate.recommended_lateness()");
   Oid relid = PG_GETARG_OID(0);
+  require_select(relid);
   std::string_view region = text_view(PG_GETARG_TEXT_PP(1));
   int slot = find_slot(MyDatabaseId, relid, region, false);
   if (slot < 0 || core::delay_sketch_count(shared->slots[slot].sketch) == 0)
@@ -281,6 +283,7 @@ ES_SQL_FUNCTION(es_recommended_lateness) {
 ES_SQL_FUNCTION(es_arrival_delays) {
   require_shmem("edgestate.arrival_delays()");
   Oid relid = PG_GETARG_OID(0);
+  require_select(relid);
   InitMaterializedSRF(fcinfo, 0);
   auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
   uint32 count = pg_atomic_read_u32(&shared->count);

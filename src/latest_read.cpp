@@ -23,6 +23,7 @@ extern "C" {
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
+#include "utils/acl.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -180,8 +181,19 @@ void compute_from_table(ReadContext &context, bool one_key, Datum key_datum, uin
   if (use_index && !one_key) latest_mark_complete(db, relid, version.epoch);
 }
 
+}  // namespace
+
+// Readers of a table's latest state need SELECT on the table, as for its rows.
+void require_select(Oid relid) {
+  AclResult result = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
+  if (result != ACLCHECK_OK) aclcheck_error(result, OBJECT_TABLE, get_rel_name(relid));
+}
+
+namespace {
+
 ReadContext open_for_read(FunctionCallInfo fcinfo, Oid relid) {
   require_shmem("edgestate.latest()");
+  require_select(relid);
   Relation rel = relation_open(relid, AccessShareLock);
   if (!is_sensorstate(rel))
     ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -330,6 +342,7 @@ ES_SQL_FUNCTION(es_latest_index_stats) {
 // _columns(table): the quoted names of the table's key, value, ts, region,
 // device and skew_bound columns ("NULL" for an optional column it lacks).
 ES_SQL_FUNCTION(es_sensorstate_columns) {
+  require_select(PG_GETARG_OID(0));
   Relation rel = relation_open(PG_GETARG_OID(0), AccessShareLock);
   if (!is_sensorstate(rel))
     ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),

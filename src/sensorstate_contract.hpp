@@ -46,6 +46,10 @@ struct SensorstateColumnNames {
 };
 SensorstateColumnNames sensorstate_column_names(Relation rel, const SensorstateColumns &columns);
 
+// ERROR 42501 unless the current user may SELECT from the table (readers of
+// its latest state, windows and calibration).
+void require_select(Oid relid);
+
 // The OID of the sensorstate access method (InvalidOid before CREATE EXTENSION).
 Oid sensorstate_am_oid();
 bool is_sensorstate(Relation rel);
