@@ -5,10 +5,12 @@ CREATE TABLE readings (
 ) USING sensorstate;
 CREATE INDEX ON readings (key);
 \echo '20 sensors in 3 regions: 6,000 readings from the gateways, then two regions report sensor-07 10 ms apart:'
+SELECT setseed(0.42) \gset
 INSERT INTO readings (key, value, ts, region, device)
 SELECT 'sensor-' || lpad((i % 20)::text, 2, '0'),
        round((20 + 5 * sin(i / 50.0) + (i % 7) * 0.1)::numeric, 2),
-       hlc(clock_timestamp() - (6000 - i) * interval '10 ms'),
+       -- stamped by the device, arriving after a network delay of ~150 ms on average
+       hlc(clock_timestamp() - (-ln(1 - random()) * 150) * interval '1 ms'),
        (ARRAY['eu-west', 'us-east', 'ap-south'])[1 + (i / 20) % 3],
        'gw-' || (i % 4)
 FROM generate_series(1, 6000) AS i;
