@@ -78,12 +78,12 @@ BEGIN
   RETURN lateness;
 END $$;
 
--- Per key, aggregates of the readings whose ts lies in
+-- Per key (or for one), aggregates of the readings whose ts lies in
 -- [at - lateness - width, at - lateness). complete: the lateness is at least the
 -- calibrated one, so later arrivals revise the window with probability at most
 -- 1 - edgestate.window_confidence (NULL when nothing is calibrated).
-CREATE FUNCTION "window"(table_name regclass, width interval, lateness interval DEFAULT NULL,
-                         region text DEFAULT NULL, at timestamptz DEFAULT now())
+CREATE FUNCTION _window(table_name regclass, width interval, lateness interval, region text,
+                        at timestamptz, sensor text)
   RETURNS TABLE (key text, readings bigint, min float8, max float8, mean float8, last float8,
                  last_ts hlc, window_start timestamptz, window_end timestamptz,
                  complete boolean)
@@ -106,11 +106,22 @@ BEGIN
            edgestate.max(%3$s), $1, $2, $3
     FROM ONLY %5$s
     WHERE %3$s OPERATOR(edgestate.>=) edgestate.hlc($1)
-      AND %3$s OPERATOR(edgestate.<) edgestate.hlc($2)
-      AND ($4::text IS NULL OR %4$s = $4)
-    GROUP BY 1 ORDER BY 1$q$, c.key, c.value, c.ts, c.region, table_name)
-  USING at - effective - width, at - effective, effective >= calibrated, region;
+      AND %3$s OPERATOR(edgestate.<) edgestate.hlc($2) %6$s %7$s
+    GROUP BY 1 ORDER BY 1$q$, c.key, c.value, c.ts, c.region, table_name,
+      CASE WHEN region IS NULL THEN '' ELSE format('AND %s = $4', c.region) END,
+      CASE WHEN sensor IS NULL THEN '' ELSE format('AND %s::text = $5', c.key) END)
+  USING at - effective - width, at - effective, effective >= calibrated, region, sensor;
 END $$;
+
+CREATE FUNCTION "window"(table_name regclass, width interval, lateness interval DEFAULT NULL,
+                         region text DEFAULT NULL, at timestamptz DEFAULT now())
+  RETURNS TABLE (key text, readings bigint, min float8, max float8, mean float8, last float8,
+                 last_ts hlc, window_start timestamptz, window_end timestamptz,
+                 complete boolean)
+  LANGUAGE sql VOLATILE
+  BEGIN ATOMIC
+    SELECT * FROM edgestate._window(table_name, width, lateness, region, at, NULL);
+  END;
 
 -- The same window for one key (no row when it had no readings).
 CREATE FUNCTION key_window(table_name regclass, sensor text, width interval,
@@ -118,28 +129,10 @@ CREATE FUNCTION key_window(table_name regclass, sensor text, width interval,
   RETURNS TABLE (key text, readings bigint, min float8, max float8, mean float8, last float8,
                  last_ts hlc, window_start timestamptz, window_end timestamptz,
                  complete boolean)
-  LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-  c record;
-  effective interval := edgestate._window_lateness(table_name, width, lateness, NULL);
-  calibrated interval;
-BEGIN
-  c := edgestate._columns(table_name);
-  BEGIN
-    calibrated := edgestate.recommended_lateness(table_name);
-  EXCEPTION WHEN invalid_parameter_value THEN
-    calibrated := NULL;
+  LANGUAGE sql VOLATILE
+  BEGIN ATOMIC
+    SELECT * FROM edgestate._window(table_name, width, lateness, NULL, at, sensor);
   END;
-  RETURN QUERY EXECUTE format($q$
-    SELECT %1$s::text, count(*), min(%2$s), max(%2$s), avg(%2$s),
-           (array_agg(%2$s ORDER BY %3$s DESC, %2$s DESC))[1], edgestate.max(%3$s), $1, $2, $3
-    FROM ONLY %4$s
-    WHERE %1$s::text = $4
-      AND %3$s OPERATOR(edgestate.>=) edgestate.hlc($1)
-      AND %3$s OPERATOR(edgestate.<) edgestate.hlc($2)
-    GROUP BY 1$q$, c.key, c.value, c.ts, table_name)
-  USING at - effective - width, at - effective, effective >= calibrated, sensor;
-END $$;
 
 -- Fixed buckets over [from, to) for a chart (Grafana: the time column is
 -- "time"), per key or for one key. complete: the bucket ended at least the
