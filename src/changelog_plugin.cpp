@@ -1,0 +1,323 @@
+// The `edgestate` logical decoding output plugin: committed inserts into
+// sensorstate tables as the compact binary change-log (docs/changelog-format.md)
+// or as JSON lines. Options: format, tables, origin, include-timestamps.
+#include <memory>
+#include <new>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/changelog.h"
+#include "core/hlc.h"
+#include "core/reading.h"
+#include "counters.hpp"
+#include "guard.hpp"
+#include "gucs.hpp"
+#include "sensorstate_contract.hpp"
+
+extern "C" {
+#include "access/detoast.h"
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "lib/stringinfo.h"
+#include "replication/logical.h"
+#include "replication/origin.h"
+#include "replication/output_plugin.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/varlena.h"
+#include "utils/timestamp.h"
+}
+
+using edgestate::cpp_entry;
+namespace core = edgestate::core;
+
+namespace {
+
+enum class OriginMode { kAny, kLocal, kSkip };
+
+// Session state, in the decoding context's memory; the encoder is destroyed
+// by a reset callback of that context, however the session ends.
+struct PluginState {
+  bool json;
+  bool include_timestamps;
+  OriginMode origin_mode;
+  List *skipped_origins;  // RepOriginId as ints
+  List *tables;           // qualified names (char *), NIL: every sensorstate table
+  Oid sensorstate_am;
+  core::ChangelogEncoder *encoder;
+  MemoryContextCallback destroy_encoder;
+};
+
+void emit_frame(LogicalDecodingContext *ctx, PluginState *state);
+
+void destroy_encoder(void *arg) {
+  auto *state = static_cast<PluginState *>(arg);
+  if (state->encoder != nullptr) state->encoder->~ChangelogEncoder();
+  state->encoder = nullptr;
+}
+
+[[noreturn]] void bad_option(const char *name, const char *value, const char *expected) {
+  ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                  errmsg("invalid value \"%s\" for option \"%s\" of output plugin edgestate",
+                         value != nullptr ? value : "", name),
+                  errhint("%s", expected)));
+  pg_unreachable();
+}
+
+const char *option_value(DefElem *option) {
+  return option->arg != nullptr ? strVal(option->arg) : nullptr;
+}
+
+bool parse_bool_option(DefElem *option) {
+  const char *value = option_value(option);
+  bool result = true;
+  if (value != nullptr && !parse_bool(value, &result))
+    bad_option(option->defname, value, "Use true or false.");
+  return result;
+}
+
+void parse_options(PluginState *state, List *options) {
+  ListCell *cell;
+  foreach (cell, options) {
+    auto *option = static_cast<DefElem *>(lfirst(cell));
+    const char *value = option_value(option);
+    if (strcmp(option->defname, "format") == 0) {
+      if (value != nullptr && strcmp(value, "binary") == 0)
+        state->json = false;
+      else if (value != nullptr && strcmp(value, "json") == 0)
+        state->json = true;
+      else
+        bad_option("format", value, "Use binary or json.");
+    } else if (strcmp(option->defname, "include-timestamps") == 0) {
+      state->include_timestamps = parse_bool_option(option);
+    } else if (strcmp(option->defname, "tables") == 0) {
+      if (value == nullptr || value[0] == '\0')
+        bad_option("tables", value, "List schema-qualified tables, as in public.readings,eu.readings.");
+      List *names = NIL;
+      char *copy = pstrdup(value);
+      if (!SplitIdentifierString(copy, ',', &names))
+        bad_option("tables", value, "List schema-qualified tables, as in public.readings,eu.readings.");
+      ListCell *name;
+      foreach (name, names) {
+        const char *table = static_cast<const char *>(lfirst(name));
+        if (strchr(table, '.') == nullptr)
+          bad_option("tables", value, "Qualify each table with its schema, as in public.readings.");
+        state->tables = lappend(state->tables, pstrdup(table));
+      }
+    } else if (strcmp(option->defname, "origin") == 0) {
+      if (value != nullptr && strcmp(value, "any") == 0) {
+        state->origin_mode = OriginMode::kAny;
+      } else if (value != nullptr && strcmp(value, "local") == 0) {
+        state->origin_mode = OriginMode::kLocal;
+      } else if (value != nullptr && strncmp(value, "skip:", 5) == 0 && value[5] != '\0') {
+        state->origin_mode = OriginMode::kSkip;
+        List *names = NIL;
+        char *copy = pstrdup(value + 5);
+        if (!SplitIdentifierString(copy, ',', &names))
+          bad_option("origin", value, "Use any, local, or skip:<origin>[,<origin>...].");
+        ListCell *name;
+        foreach (name, names) {
+          RepOriginId id = replorigin_by_name(static_cast<const char *>(lfirst(name)), false);
+          state->skipped_origins = lappend_int(state->skipped_origins, id);
+        }
+      } else {
+        bad_option("origin", value, "Use any, local, or skip:<origin>[,<origin>...].");
+      }
+    } else {
+      ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                      errmsg("unknown option \"%s\" for output plugin edgestate", option->defname),
+                      errhint("The options are format, tables, origin and include-timestamps.")));
+    }
+  }
+}
+
+void plugin_startup(LogicalDecodingContext *ctx, OutputPluginOptions *options, bool) {
+  MemoryContext old = MemoryContextSwitchTo(ctx->context);
+  auto *state = static_cast<PluginState *>(palloc0(sizeof(PluginState)));
+  state->include_timestamps = true;
+  state->origin_mode = OriginMode::kAny;
+  parse_options(state, ctx->output_plugin_options);
+  state->sensorstate_am = InvalidOid;
+  void *memory = palloc(sizeof(core::ChangelogEncoder));
+  MemoryContextSwitchTo(old);
+  state->encoder = new (memory) core::ChangelogEncoder();
+  state->destroy_encoder.func = destroy_encoder;
+  state->destroy_encoder.arg = state;
+  MemoryContextRegisterResetCallback(ctx->context, &state->destroy_encoder);
+  ctx->output_plugin_private = state;
+  options->output_type = state->json ? OUTPUT_PLUGIN_TEXTUAL_OUTPUT : OUTPUT_PLUGIN_BINARY_OUTPUT;
+  options->receive_rewrites = false;
+}
+
+void plugin_shutdown(LogicalDecodingContext *) {}
+
+int64_t unix_us(TimestampTz ts) {
+  return ts + static_cast<int64>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+}
+
+void plugin_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn) {
+  auto *state = static_cast<PluginState *>(ctx->output_plugin_private);
+  if (state->json) return;
+  cpp_entry([&] {
+    state->encoder->begin(txn->final_lsn, unix_us(txn->xact_time.commit_time), txn->origin_id);
+    return Datum(0);
+  });
+}
+
+bool wanted_table(PluginState *state, Relation relation, char **qualified) {
+  if (!OidIsValid(state->sensorstate_am)) state->sensorstate_am = edgestate::sensorstate_am_oid();
+  if (relation->rd_rel->relkind != RELKIND_RELATION ||
+      relation->rd_rel->relam != state->sensorstate_am)
+    return false;
+  *qualified = psprintf("%s.%s", get_namespace_name(RelationGetNamespace(relation)),
+                        RelationGetRelationName(relation));
+  if (state->tables == NIL) return true;
+  ListCell *cell;
+  foreach (cell, state->tables)
+    if (strcmp(static_cast<const char *>(lfirst(cell)), *qualified) == 0) return true;
+  return false;
+}
+
+std::string_view text_of(Datum datum) {
+  text *value = DatumGetTextPP(datum);
+  return {VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value)};
+}
+
+void plugin_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation relation,
+                   ReorderBufferChange *change) {
+  auto *state = static_cast<PluginState *>(ctx->output_plugin_private);
+  char *table = nullptr;
+  if (change->action != REORDER_BUFFER_CHANGE_INSERT || change->data.tp.newtuple == nullptr ||
+      !wanted_table(state, relation, &table))
+    return;
+  const edgestate::SensorstateColumns *columns = edgestate::sensorstate_columns(relation);
+  TupleDesc desc = RelationGetDescr(relation);
+  HeapTuple tuple = &change->data.tp.newtuple->tuple;
+  Datum values[6];
+  bool nulls[6];
+  AttrNumber attnums[6] = {columns->key, columns->value, columns->ts, columns->region,
+                           columns->device, columns->skew_bound};
+  for (int i = 0; i < 6; ++i) {
+    nulls[i] = attnums[i] == InvalidAttrNumber;
+    values[i] = nulls[i] ? Datum(0) : heap_getattr(tuple, attnums[i], desc, &nulls[i]);
+  }
+  if (nulls[0] || nulls[1] || nulls[2] || nulls[3]) return;  // refused at insert; never here
+  uint32_t skew_ms = static_cast<uint32_t>(edgestate::guc_default_skew_bound_ms);
+  if (!nulls[5]) {
+    const Interval *bound = DatumGetIntervalP(values[5]);
+    skew_ms = static_cast<uint32_t>(
+        (bound->time + static_cast<int64>(bound->day) * USECS_PER_DAY) / 1000);
+  }
+  std::string_view region = text_of(values[3]);
+  std::string_view device = nulls[4] ? std::string_view() : text_of(values[4]);
+  std::string_view key_text = columns->key_is_text ? text_of(values[0]) : std::string_view();
+  int64 key_number = columns->key_is_text ? 0
+                     : columns->key_type == INT8OID ? DatumGetInt64(values[0])
+                                                     : DatumGetInt32(values[0]);
+  double value = core::canonical_value(DatumGetFloat8(values[1]));
+  uint64_t ts = DatumGetUInt64(values[2]);
+  char *json_line = nullptr;
+  cpp_entry([&] {
+    std::variant<std::string_view, int64_t> key;
+    if (columns->key_is_text)
+      key = key_text;
+    else
+      key = key_number;
+    if (!state->json) {
+      state->encoder->add(table, key, value, ts, region, device, skew_ms);
+      return Datum(0);
+    }
+    core::ChangelogFrame frame{false, txn->final_lsn, unix_us(txn->xact_time.commit_time),
+                               txn->origin_id, {}};
+    core::ChangelogReading reading;
+    reading.table = table;
+    if (columns->key_is_text)
+      reading.key = std::string(key_text);
+    else
+      reading.key = key_number;
+    reading.value = value;
+    reading.hlc = ts;
+    reading.region = std::string(region);
+    reading.device = std::string(device);
+    reading.skew_ms = skew_ms;
+    json_line = edgestate::to_cstring(
+        core::changelog_reading_json(frame, reading, state->include_timestamps));
+    return Datum(0);
+  });
+  // A huge transaction becomes several frames of the same commit (the
+  // payload limit is 16 MiB); consumers group frames by commit LSN.
+  if (!state->json) {
+    size_t payload = 0;
+    cpp_entry([&] {
+      payload = state->encoder->frame_payload_bytes();
+      return Datum(0);
+    });
+    if (payload >= core::kChangelogSplitPayloadBytes) {
+      emit_frame(ctx, state);
+      cpp_entry([&] {
+        state->encoder->begin(txn->final_lsn, unix_us(txn->xact_time.commit_time), txn->origin_id);
+        return Datum(0);
+      });
+    }
+  }
+  if (json_line != nullptr) {
+    OutputPluginPrepareWrite(ctx, true);
+    appendStringInfoString(ctx->out, json_line);
+    OutputPluginWrite(ctx, true);
+    edgestate::counter_add(edgestate::Counter::kChangelogReadings);
+    edgestate::counter_add(edgestate::Counter::kChangelogBytes, strlen(json_line));
+  }
+}
+
+void plugin_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *, XLogRecPtr) {
+  auto *state = static_cast<PluginState *>(ctx->output_plugin_private);
+  if (!state->json) emit_frame(ctx, state);
+}
+
+// Finishes the open frame and writes it, unless it holds no reading.
+void emit_frame(LogicalDecodingContext *ctx, PluginState *state) {
+  const std::vector<uint8_t> *frame = nullptr;
+  size_t readings = 0;
+  cpp_entry([&] {
+    readings = state->encoder->readings_in_frame();
+    frame = &state->encoder->finish();
+    return Datum(0);
+  });
+  if (frame->empty()) return;
+  OutputPluginPrepareWrite(ctx, true);
+  appendBinaryStringInfo(ctx->out, reinterpret_cast<const char *>(frame->data()),
+                         static_cast<int>(frame->size()));
+  OutputPluginWrite(ctx, true);
+  edgestate::counter_add(edgestate::Counter::kChangelogReadings, readings);
+  edgestate::counter_add(edgestate::Counter::kChangelogBytes, frame->size());
+}
+
+// Changes applied under a replication origin (reconciliation) are skipped
+// when the client asked for local changes only, or for certain origins.
+bool plugin_filter_by_origin(LogicalDecodingContext *ctx, RepOriginId origin) {
+  auto *state = static_cast<PluginState *>(ctx->output_plugin_private);
+  switch (state->origin_mode) {
+    case OriginMode::kAny: return false;
+    case OriginMode::kLocal: return origin != InvalidRepOriginId;
+    case OriginMode::kSkip: return list_member_int(state->skipped_origins, origin);
+  }
+  return false;
+}
+
+}  // namespace
+
+extern "C" {
+PGDLLEXPORT void _PG_output_plugin_init(OutputPluginCallbacks *callbacks);
+
+void _PG_output_plugin_init(OutputPluginCallbacks *callbacks) {
+  callbacks->startup_cb = plugin_startup;
+  callbacks->begin_cb = plugin_begin;
+  callbacks->change_cb = plugin_change;
+  callbacks->commit_cb = plugin_commit;
+  callbacks->filter_by_origin_cb = plugin_filter_by_origin;
+  callbacks->shutdown_cb = plugin_shutdown;
+}
+}
