@@ -10,7 +10,7 @@ EXTVERSION = 0.1.0
 MODULE_big = edgestate
 OBJS = $(patsubst %.cpp,%.o,$(sort $(wildcard src/*.cpp src/core/*.cpp)))
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
-EXTRA_CLEAN = build
+EXTRA_CLEAN = build build-fuzz
 
 PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)

@@ -23,6 +23,7 @@ trap cleanup_scratch EXIT
 # The server account reads the tests (and the docs the Grafana test checks)
 # from a copy in the scratch directory.
 cp -r sql expected test docs "$ES_SCRATCH/"
+mkdir -p "$ES_SCRATCH/bin" && cp build/edgestate-decode "$ES_SCRATCH/bin/"
 [[ $(id -u) -eq 0 ]] && chown -R "$ES_PG_USER" "$ES_SCRATCH"
 
 run_ctest() {
@@ -71,11 +72,32 @@ run_isolation() {
   count_regress isolation "$log" "$status"
 }
 
+# A bounded libFuzzer run of the change-log decoder (Clang build of its own).
+run_fuzz() {
+  echo "== change-log decoder fuzzing (libFuzzer, bounded)"
+  local log="$ES_SCRATCH/fuzz.log"
+  if ! command -v clang++ >/dev/null; then
+    echo "clang++ is missing; run scripts/setup.sh"
+    tally fuzz 0 1
+    return
+  fi
+  if cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$log" 2>&1 &&
+     cmake --build build-fuzz -j2 --target changelog_decode_fuzz >>"$log" 2>&1 &&
+     (cd build-fuzz && ctest -R changelog_fuzz_smoke --output-on-failure) >>"$log" 2>&1; then
+    grep -E "Done [0-9]+ runs|tests passed" "$log" | tail -2
+    tally fuzz 1 0
+  else
+    tail -40 "$log"
+    tally fuzz 0 1
+  fi
+}
+
 run_tap() {
   echo "== TAP tests (prove, PostgreSQL::Test::Cluster)"
   local log="$ES_SCRATCH/tap.log" status
   (cd "$ES_SCRATCH" && as_pg env TESTDIR="$ES_SCRATCH" TEMP_CONFIG="$ES_SCRATCH/test/config/temp.conf" \
       PG_REGRESS="$PG_PGXSDIR/src/test/regress/pg_regress" ES_ROOT="$ES_ROOT" \
+      EDGESTATE_DECODE="$ES_SCRATCH/bin/edgestate-decode" \
       prove -I "$PG_PGXSDIR/src/test/perl" -I test/tap test/tap/*.pl) >"$log" 2>&1
   status=$?
   cat "$log"
@@ -91,6 +113,7 @@ run_tap() {
 }
 
 run_ctest
+run_fuzz
 run_regress
 run_isolation
 run_tap
