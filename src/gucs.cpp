@@ -22,6 +22,11 @@ double guc_window_confidence = 0.99;
 int guc_min_lateness_ms = 100;
 int guc_max_lateness_ms = 3'600'000;
 int guc_calibration_window = 10'000;
+bool guc_invalidations = true;
+char *guc_channel_prefix = nullptr;
+int guc_invalidation_ring_size = 16'384;
+int guc_invalidation_max_batch = 10'000;
+int guc_invalidation_batch_window_ms = 2;
 
 // In calibration.cpp.
 bool check_freshness_bounds(char **value, void **extra, GucSource source);
@@ -48,8 +53,31 @@ void define_gucs() {
       "truncations.",
       &guc_max_candidates, 4, 0, static_cast<int>(core::kMaxCandidates), PGC_SIGHUP, 0, nullptr,
       nullptr, nullptr);
-  // A server-start setting can only be defined while preloading; without
-  // preloading there is no latest index to size.
+  DefineCustomBoolVariable(
+      "edgestate.invalidations",
+      "Whether committing writers queue invalidations of the keys they changed.", nullptr,
+      &guc_invalidations, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+  DefineCustomStringVariable(
+      "edgestate.channel_prefix", "Prefix of the LISTEN/NOTIFY channels of invalidations.",
+      "edgestate.channel(region) gives the full channel name.", &guc_channel_prefix,
+      "edgestate_", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable(
+      "edgestate.invalidation_max_batch", "Most invalidations the worker sends in one batch.",
+      nullptr, &guc_invalidation_max_batch, 10'000, 1, 1'000'000, PGC_SIGHUP, 0, nullptr,
+      nullptr, nullptr);
+  DefineCustomIntVariable(
+      "edgestate.invalidation_batch_window",
+      "How long a busy invalidation worker lets changes accumulate before its next batch.",
+      "An idle worker sends at once.", &guc_invalidation_batch_window_ms, 2, 0, 1'000,
+      PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+  // Server-start settings can only be defined while preloading; without
+  // preloading there is no latest index or ring to size.
+  if (process_shared_preload_libraries_in_progress)
+    DefineCustomIntVariable(
+        "edgestate.invalidation_ring_size",
+        "Invalidations the shared ring keeps for clients that catch up.",
+        "A client further behind is told to resync in full.", &guc_invalidation_ring_size,
+        16'384, 64, 1 << 24, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
   if (process_shared_preload_libraries_in_progress)
     DefineCustomIntVariable(
       "edgestate.latest_max_keys",

@@ -13,6 +13,11 @@ extern double guc_window_confidence;   // edgestate.window_confidence
 extern int guc_min_lateness_ms;        // edgestate.min_lateness
 extern int guc_max_lateness_ms;        // edgestate.max_lateness
 extern int guc_calibration_window;     // edgestate.calibration_window
+extern bool guc_invalidations;         // edgestate.invalidations
+extern char *guc_channel_prefix;       // edgestate.channel_prefix
+extern int guc_invalidation_ring_size; // edgestate.invalidation_ring_size
+extern int guc_invalidation_max_batch; // edgestate.invalidation_max_batch
+extern int guc_invalidation_batch_window_ms;  // edgestate.invalidation_batch_window
 
 void define_gucs();
 

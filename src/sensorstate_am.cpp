@@ -7,6 +7,7 @@
 #include "core/state_codec.h"
 #include "guard.hpp"
 #include "gucs.hpp"
+#include "invalidations.hpp"
 #include "latest_index.hpp"
 #include "pg.hpp"
 #include "sensorstate_am.hpp"
@@ -54,6 +55,7 @@ struct PendingKey {
 struct PendingItem {
   PendingItem *next;
   bytea *state;  // in TopTransactionContext, like the item
+  bool key_is_text;
   uint16 key_size;
   char key[FLEXIBLE_ARRAY_MEMBER];
 };
@@ -130,7 +132,7 @@ void decode_pending(const bytea *state, core::StateView *view) {
 
 // Adds a state to the pending set under (relid, subxid, key).
 void add_pending(Oid relid, SubTransactionId subxid, const char *key, size_t key_size,
-                 const core::StateView &state) {
+                 bool key_is_text, const core::StateView &state) {
   PendingKey lookup;
   lookup.relid = relid;
   lookup.subxid = subxid;
@@ -147,6 +149,7 @@ void add_pending(Oid relid, SubTransactionId subxid, const char *key, size_t key
     item = static_cast<PendingItem *>(
         MemoryContextAlloc(TopTransactionContext, offsetof(PendingItem, key) + key_size));
     item->key_size = static_cast<uint16>(key_size);
+    item->key_is_text = key_is_text;
     memcpy(item->key, key, key_size);
     item->state = encode_in_transaction(state, nullptr);
     item->next = entry->items;
@@ -217,6 +220,7 @@ void apply_committed() {
   int64_t arrival = now_us();
   Oid checked_relation = InvalidOid;
   CompletenessCheck check{};
+  bool appended = false;
   HASH_SEQ_STATUS scan;
   hash_seq_init(&scan, pending);
   while (auto *entry = static_cast<PendingEntry *>(hash_seq_search(&scan))) {
@@ -233,9 +237,21 @@ void apply_committed() {
       }
       core::LatestKey key{MyDatabaseId, entry->key.relid,
                           std::string_view(item->key, item->key_size)};
-      latest_merge(key, state, arrival, check);
+      core::MergeOutcome outcome = latest_merge(key, state, arrival, check);
+      if (!outcome.winner_changed && outcome.stored) continue;
+      // The latest value changed (or is unknown to the index): tell each
+      // region this transaction wrote the key for.
+      for (uint8_t i = 0; i < state.count; ++i) {
+        bool repeated = false;
+        for (uint8_t j = 0; j < i; ++j) repeated = repeated || state.entries[j].region == state.entries[i].region;
+        if (repeated) continue;
+        invalidation_append(entry->key.relid, state.entries[i].region, key.key, item->key_is_text,
+                            arrival);
+        appended = true;
+      }
     }
   }
+  if (appended) invalidation_wake();
 }
 
 // PREPARE TRANSACTION: the commit happens elsewhere (COMMIT PREPARED, maybe in
@@ -300,7 +316,8 @@ void on_subtransaction_event(SubXactEvent event, SubTransactionId subxid,
     auto *item = static_cast<PendingItem *>(lfirst(item_cell));
     core::StateView state;
     decode_pending(item->state, &state);
-    add_pending(lfirst_oid(relation_cell), parent, item->key, item->key_size, state);
+    add_pending(lfirst_oid(relation_cell), parent, item->key, item->key_size, item->key_is_text,
+                state);
   }
   list_free(moved);
   list_free(moved_relations);
@@ -375,7 +392,9 @@ void capture(Relation rel, TupleTableSlot *slot, int64_t arrival_us) {
                     ? ERRCODE_INVALID_PARAMETER_VALUE
                     : ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
                 core::describe(error));
-  add_pending(RelationGetRelid(rel), GetCurrentSubTransactionId(), key.data(), key.size(), single);
+  add_pending(RelationGetRelid(rel), GetCurrentSubTransactionId(), key.data(), key.size(),
+              columns->key_is_text, single);
+  ensure_invalidation_worker();
   calibration_observe(RelationGetRelid(rel), region,
                       arrival_us - static_cast<int64_t>(core::hlc_physical(ts)) * 1000);
 }

@@ -3,6 +3,7 @@
 #include "calibration.hpp"
 #include "counters.hpp"
 #include "hlc_clock.hpp"
+#include "invalidations.hpp"
 #include "latest_index.hpp"
 #include "pg.hpp"
 
@@ -29,6 +30,7 @@ const Segment kSegments[] = {
     {kClockSegmentName, clock_shmem_size, clock_shmem_init, 1},
     {kLatestSegmentName, latest_shmem_size, latest_shmem_init, static_cast<int>(kLatestPartitions) + 1},
     {kCalibrationSegmentName, calibration_shmem_size, calibration_shmem_init, kCalibrationLocks},
+    {kInvalidationSegmentName, invalidations_shmem_size, invalidations_shmem_init, 1},
 };
 
 shmem_request_hook_type prev_shmem_request_hook = nullptr;

@@ -58,6 +58,26 @@ CREATE FUNCTION _metric_rows(OUT name text, OUT type text, OUT help text, OUT la
              'Readings of other origins dropped by edgestate.max_candidates.', '{}', c.value
       FROM counters c WHERE c.name = 'candidates_dropped'
       UNION ALL
+      SELECT 'edgestate_edge_invalidation_count_total', 'counter',
+             'Key invalidations: appended by writers, sent by NOTIFY, coalesced away as repeats, lost (ring overrun or NOTIFY failure).',
+             jsonb_build_object('kind', k.kind), k.value
+      FROM edgestate.invalidation_stats() i,
+           LATERAL (VALUES ('appended', i.appended), ('sent', i.sent_keys),
+                           ('coalesced', i.coalesced), ('lost', i.lost)) k(kind, value)
+      UNION ALL
+      SELECT 'edgestate_invalidation_messages_total', 'counter',
+             'NOTIFY messages sent with invalidations.', '{}', i.sent_messages
+      FROM edgestate.invalidation_stats() i
+      UNION ALL
+      SELECT 'edgestate_invalidation_bytes_total', 'counter',
+             'NOTIFY payload bytes sent with invalidations.', '{}', i.sent_bytes
+      FROM edgestate.invalidation_stats() i
+      UNION ALL
+      SELECT 'edgestate_invalidation_failures_total', 'counter',
+             'Batches the invalidation worker could not send (NOTIFY queue full, say).', '{}',
+             i.failures
+      FROM edgestate.invalidation_stats() i
+      UNION ALL
       SELECT 'edgestate_changelog_readings_total', 'counter',
              'Readings the edgestate output plugin emitted (all slots, all sessions).', '{}',
              c.value FROM counters c WHERE c.name = 'changelog_readings'

@@ -1,0 +1,505 @@
+#include "invalidations.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "guard.hpp"
+#include "gucs.hpp"
+#include "shmem.hpp"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "commands/async.h"
+#include "common/hashfn.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "port/atomics.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/procsignal.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+}
+
+namespace edgestate {
+namespace {
+
+constexpr int kMaxWorkers = 16;
+constexpr size_t kMaxPayloadBytes = 7900;  // NOTIFY's limit is 8000 bytes
+constexpr size_t kSlotKeyBytes = 255;
+constexpr size_t kSlotRegionBytes = 63;
+
+// A ring slot, published seqlock-style: seq is zeroed, the fields written,
+// then seq set; a reader copies the fields between two reads of seq.
+struct RingSlot {
+  pg_atomic_uint64 seq;
+  int64 commit_us;
+  Oid db;
+  Oid rel;
+  bool key_is_text;
+  uint8 region_size;
+  uint8 key_size;
+  char region[kSlotRegionBytes];
+  char key[kSlotKeyBytes];
+};
+
+struct WorkerSlot {
+  Oid db;
+  bool registered;  // a worker was started (it clears this when it exits)
+  Latch *latch;     // set once the worker runs
+};
+
+struct InvalidationShared {
+  LWLock *lock;  // the worker registry
+  uint64 first_seq;
+  pg_atomic_uint64 next_seq;
+  uint32 ring_size;
+  WorkerSlot workers[kMaxWorkers];
+  pg_atomic_uint64 appended;
+  pg_atomic_uint64 sent_messages;
+  pg_atomic_uint64 sent_keys;
+  pg_atomic_uint64 sent_bytes;
+  pg_atomic_uint64 coalesced;
+  pg_atomic_uint64 lost;
+  pg_atomic_uint64 failures;
+  RingSlot slots[FLEXIBLE_ARRAY_MEMBER];
+};
+
+InvalidationShared *shared = nullptr;
+
+RingSlot &slot_of(uint64 seq) { return shared->slots[seq % shared->ring_size]; }
+
+uint64 head() { return pg_atomic_read_u64(&shared->next_seq) - 1; }
+
+// Oldest sequence number still in the ring.
+uint64 oldest() {
+  uint64 newest = head();
+  uint64 floor = shared->first_seq;
+  return newest >= floor + shared->ring_size ? newest - shared->ring_size + 1 : floor;
+}
+
+struct Entry {
+  uint64 seq;
+  int64 commit_us;
+  Oid db;
+  Oid rel;
+  bool key_is_text;
+  std::string_view region;
+  std::string_view key;
+};
+
+// Copies slot `seq`; false when it is not published yet or was overwritten.
+bool read_slot(uint64 seq, RingSlot *copy) {
+  RingSlot &slot = slot_of(seq);
+  uint64 before = pg_atomic_read_u64(&slot.seq);
+  pg_read_barrier();
+  copy->commit_us = slot.commit_us;
+  copy->db = slot.db;
+  copy->rel = slot.rel;
+  copy->key_is_text = slot.key_is_text;
+  copy->region_size = slot.region_size;
+  copy->key_size = slot.key_size;
+  memcpy(copy->region, slot.region, sizeof copy->region);
+  memcpy(copy->key, slot.key, sizeof copy->key);
+  pg_read_barrier();
+  uint64 after = pg_atomic_read_u64(&slot.seq);
+  return before == seq && after == seq;
+}
+
+// Keys travel as text: integer keys (8 big-endian bytes) in decimal.
+std::string key_text(const RingSlot &slot) {
+  if (slot.key_is_text) return std::string(slot.key, slot.key_size);
+  uint64 bits = 0;
+  for (int i = 0; i < slot.key_size; ++i) bits = (bits << 8) | static_cast<uint8>(slot.key[i]);
+  return std::to_string(static_cast<int64>(bits));
+}
+
+// Backslash, newline: the payload is line-oriented.
+void append_escaped(std::string *out, std::string_view text) {
+  for (char c : text) {
+    if (c == '\\') out->append("\\\\");
+    else if (c == '\n') out->append("\\n");
+    else out->push_back(c);
+  }
+}
+
+int my_worker = -1;  // this process's slot when it is a worker
+
+void forget_worker(int, Datum) {
+  if (my_worker < 0 || shared == nullptr) return;
+  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+  shared->workers[my_worker].registered = false;
+  shared->workers[my_worker].latch = nullptr;
+  LWLockRelease(shared->lock);
+}
+
+}  // namespace
+
+std::string channel_name(std::string_view region) {
+  // prefix + region reduced to [a-z0-9_] + '_' + 8 hex digits of a hash of the
+  // exact bytes: a valid, unambiguous identifier for any region name.
+  std::string name(guc_channel_prefix != nullptr ? guc_channel_prefix : "");
+  std::string reduced;
+  for (unsigned char c : region) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<unsigned char>(c - 'A' + 'a');
+    reduced.push_back((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ? static_cast<char>(c) : '_');
+  }
+  char hash[16];
+  snprintf(hash, sizeof hash, "_%08x",
+           hash_bytes(reinterpret_cast<const unsigned char *>(region.data()),
+                      static_cast<int>(region.size())));
+  size_t room = NAMEDATALEN - 1 - strlen(hash);
+  if (name.size() > room) name.resize(room);
+  name += reduced.substr(0, room - name.size());
+  name += hash;
+  return name;
+}
+
+size_t invalidations_shmem_size() {
+  return offsetof(InvalidationShared, slots) +
+         sizeof(RingSlot) * static_cast<size_t>(guc_invalidation_ring_size);
+}
+
+void invalidations_shmem_init(void *memory, bool found) {
+  shared = static_cast<InvalidationShared *>(memory);
+  if (found) return;
+  shared->lock = &(GetNamedLWLockTranche(kInvalidationSegmentName))->lock;
+  shared->ring_size = static_cast<uint32>(guc_invalidation_ring_size);
+  // Sequence numbers keep increasing across restarts (the ring does not
+  // survive them): they start from the wall clock's milliseconds << 16.
+  TimestampTz now = GetCurrentTimestamp();
+  uint64 ms = static_cast<uint64>(
+      (now + static_cast<int64>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY) / 1000);
+  shared->first_seq = (ms << 16) + 1;
+  pg_atomic_init_u64(&shared->next_seq, shared->first_seq);
+  for (WorkerSlot &worker : shared->workers) worker = WorkerSlot{InvalidOid, false, nullptr};
+  for (auto *counter : {&shared->appended, &shared->sent_messages, &shared->sent_keys,
+                        &shared->sent_bytes, &shared->coalesced, &shared->lost, &shared->failures})
+    pg_atomic_init_u64(counter, 0);
+  for (uint32 i = 0; i < shared->ring_size; ++i) pg_atomic_init_u64(&shared->slots[i].seq, 0);
+}
+
+void invalidation_append(Oid relid, std::string_view region, std::string_view key,
+                         bool key_is_text, int64_t commit_us) {
+  if (shared == nullptr || !guc_invalidations || region.size() > kSlotRegionBytes ||
+      key.size() > kSlotKeyBytes)
+    return;
+  uint64 seq = pg_atomic_fetch_add_u64(&shared->next_seq, 1);
+  RingSlot &slot = slot_of(seq);
+  pg_atomic_write_u64(&slot.seq, 0);
+  pg_write_barrier();
+  slot.commit_us = commit_us;
+  slot.db = MyDatabaseId;
+  slot.rel = relid;
+  slot.key_is_text = key_is_text;
+  slot.region_size = static_cast<uint8>(region.size());
+  slot.key_size = static_cast<uint8>(key.size());
+  memcpy(slot.region, region.data(), region.size());
+  memcpy(slot.key, key.data(), key.size());
+  pg_write_barrier();
+  pg_atomic_write_u64(&slot.seq, seq);
+  pg_atomic_fetch_add_u64(&shared->appended, 1);
+}
+
+void invalidation_wake() {
+  if (shared == nullptr) return;
+  // Reading the registry without its lock: a stale answer only delays a send
+  // until the worker's own timeout.
+  for (WorkerSlot &worker : shared->workers) {
+    Latch *latch = worker.latch;
+    if (worker.db == MyDatabaseId && latch != nullptr) SetLatch(latch);
+  }
+}
+
+void ensure_invalidation_worker() {
+  static Oid checked_db = InvalidOid;
+  if (shared == nullptr || checked_db == MyDatabaseId || !guc_invalidations) return;
+  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+  int free_slot = -1;
+  bool running = false;
+  for (int i = 0; i < kMaxWorkers; ++i) {
+    WorkerSlot &worker = shared->workers[i];
+    if (worker.registered && worker.db == MyDatabaseId) running = true;
+    if (!worker.registered && free_slot < 0) free_slot = i;
+  }
+  if (!running && free_slot >= 0) {
+    BackgroundWorker worker;
+    memset(&worker, 0, sizeof worker);
+    worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    worker.bgw_restart_time = 1;  // seconds: the worker comes back after a crash
+    snprintf(worker.bgw_library_name, BGW_MAXLEN, "edgestate");
+    snprintf(worker.bgw_function_name, BGW_MAXLEN, "edgestate_invalidation_worker_main");
+    snprintf(worker.bgw_name, BGW_MAXLEN, "edgestate invalidations for database %u", MyDatabaseId);
+    snprintf(worker.bgw_type, BGW_MAXLEN, "edgestate invalidations");
+    worker.bgw_main_arg = Int32GetDatum(free_slot);
+    shared->workers[free_slot] = WorkerSlot{MyDatabaseId, true, nullptr};
+    if (!RegisterDynamicBackgroundWorker(&worker, nullptr)) {
+      shared->workers[free_slot].registered = false;
+      ereport(WARNING, (errmsg("edgestate: could not start the invalidation worker"),
+                        errhint("Raise max_worker_processes.")));
+    }
+    running = shared->workers[free_slot].registered;
+  }
+  LWLockRelease(shared->lock);
+  if (running) checked_db = MyDatabaseId;
+}
+
+namespace {
+
+// One batch: per (region, table) the distinct keys, in first-seen order.
+struct Group {
+  uint64 first_seq = 0;
+  uint64 last_seq = 0;
+  std::vector<std::string> keys;
+  std::set<std::string> seen;
+};
+
+// Sends one group as payloads of at most kMaxPayloadBytes. Runs inside a
+// transaction; NOTIFY's own errors arrive as PgError.
+void notify_group(const std::string &channel, const std::string &table, const Group &group) {
+  std::string header = "v1 " + std::to_string(group.first_seq) + " " +
+                       std::to_string(group.last_seq) + " ";
+  append_escaped(&header, table);
+  std::string payload = header;
+  size_t keys_in_payload = 0;
+  auto send = [&] {
+    pg_call([&] { Async_Notify(channel.c_str(), payload.c_str()); });
+    pg_atomic_fetch_add_u64(&shared->sent_messages, 1);
+    pg_atomic_fetch_add_u64(&shared->sent_bytes, payload.size());
+    payload = header;
+    keys_in_payload = 0;
+  };
+  for (const std::string &key : group.keys) {
+    std::string line = "\n";
+    append_escaped(&line, key);
+    if (keys_in_payload > 0 && payload.size() + line.size() > kMaxPayloadBytes) send();
+    payload += line;
+    ++keys_in_payload;
+  }
+  if (keys_in_payload > 0) send();
+  pg_atomic_fetch_add_u64(&shared->sent_keys, group.keys.size());
+}
+
+// Reads what the ring holds for this database after *position and sends it.
+// Returns whether anything was sent.
+bool drain(uint64 *position) {
+  uint64 newest = head();
+  if (*position > newest) return false;
+  uint64 from = std::max(*position, oldest());
+  if (from > *position) pg_atomic_fetch_add_u64(&shared->lost, from - *position);
+  uint64 until = std::min(newest, from + static_cast<uint64>(guc_invalidation_max_batch) - 1);
+  std::map<std::pair<std::string, Oid>, Group> groups;
+  uint64 seq = from;
+  for (; seq <= until; ++seq) {
+    RingSlot copy;
+    if (!read_slot(seq, &copy)) {
+      if (pg_atomic_read_u64(&slot_of(seq).seq) == 0 || pg_atomic_read_u64(&slot_of(seq).seq) < seq)
+        break;  // not published yet: the rest next time
+      pg_atomic_fetch_add_u64(&shared->lost, 1);  // overwritten while we were behind
+      continue;
+    }
+    if (copy.db != MyDatabaseId) continue;
+    Group &group = groups[{std::string(copy.region, copy.region_size), copy.rel}];
+    if (group.first_seq == 0) group.first_seq = seq;
+    group.last_seq = seq;
+    std::string key = key_text(copy);
+    if (group.seen.insert(key).second)
+      group.keys.push_back(std::move(key));
+    else
+      pg_atomic_fetch_add_u64(&shared->coalesced, 1);
+  }
+  *position = seq;
+  if (groups.empty()) return false;
+  pg_call([] {
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    PushActiveSnapshot(GetTransactionSnapshot());
+  });
+  for (auto &[where, group] : groups) {
+    char *table = pg_call([&] {
+      char *name = get_rel_name(where.second);
+      return name == nullptr ? nullptr
+                             : psprintf("%s.%s", get_namespace_name(get_rel_namespace(where.second)), name);
+    });
+    if (table == nullptr) continue;  // dropped meanwhile
+    notify_group(channel_name(where.first), table, group);
+  }
+  pg_call([] {
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+  });
+  return true;
+}
+
+}  // namespace
+}  // namespace edgestate
+
+using namespace edgestate;
+
+extern "C" PGDLLEXPORT void edgestate_invalidation_worker_main(Datum arg);
+
+void edgestate_invalidation_worker_main(Datum arg) {
+  my_worker = DatumGetInt32(arg);
+  pqsignal(SIGHUP, SignalHandlerForConfigReload);
+  pqsignal(SIGTERM, die);
+  BackgroundWorkerUnblockSignals();
+  Oid db;
+  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+  db = shared->workers[my_worker].db;
+  shared->workers[my_worker].registered = true;
+  LWLockRelease(shared->lock);
+  before_shmem_exit(forget_worker, 0);
+  BackgroundWorkerInitializeConnectionByOid(db, InvalidOid, 0);
+  pgstat_report_appname("edgestate invalidations");
+  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+  shared->workers[my_worker].latch = MyLatch;
+  LWLockRelease(shared->lock);
+
+  // Start from the oldest entry the ring still holds: resending after a
+  // restart of the worker is harmless, invalidations are idempotent.
+  uint64 position = oldest();
+  int backoff_ms = 0;
+  for (;;) {
+    CHECK_FOR_INTERRUPTS();
+    if (ConfigReloadPending) {
+      ConfigReloadPending = false;
+      ProcessConfigFile(PGC_SIGHUP);
+    }
+    bool sent = false;
+    bool failed = false;
+    cpp_entry([&] {
+      try {
+        sent = drain(&position);
+      } catch (const PgError &error) {
+        // NOTIFY refused (its queue is full, say): these keys are skipped;
+        // clients notice the gap in the sequence and catch up.
+        ereport(LOG, (errmsg("edgestate: sending invalidations failed: %s", error.what())));
+        failed = true;
+      }
+      return Datum(0);
+    });
+    if (failed) {
+      AbortCurrentTransaction();
+      pg_atomic_fetch_add_u64(&shared->failures, 1);
+      backoff_ms = backoff_ms == 0 ? 100 : std::min(backoff_ms * 2, 5000);
+      (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, backoff_ms,
+                       PG_WAIT_EXTENSION);
+      ResetLatch(MyLatch);
+      continue;
+    }
+    backoff_ms = 0;
+    if (sent && guc_invalidation_batch_window_ms > 0 && position <= head()) {
+      // Busy: let what arrives meanwhile join the next batch, briefly.
+      pg_usleep(static_cast<long>(guc_invalidation_batch_window_ms) * 1000);
+      continue;
+    }
+    if (position <= head()) continue;
+    (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000,
+                     PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+  }
+}
+
+// channel(region): the channel a dashboard LISTENs on for a region.
+ES_SQL_FUNCTION(es_channel) {
+  text *region = PG_GETARG_TEXT_PP(0);
+  return cpp_entry([&] {
+    return PointerGetDatum(to_text(
+        channel_name(std::string_view(VARDATA_ANY(region), VARSIZE_ANY_EXHDR(region)))));
+  });
+}
+
+ES_SQL_FUNCTION(es_invalidation_head) {
+  require_shmem("edgestate.invalidation_head()");
+  PG_RETURN_INT64(static_cast<int64>(head() >= shared->first_seq ? head() : shared->first_seq - 1));
+}
+
+// invalidations_since(after_seq): what a client missed, or one resync row.
+ES_SQL_FUNCTION(es_invalidations_since) {
+  require_shmem("edgestate.invalidations_since()");
+  int64 after = PG_GETARG_INT64(0);
+  InitMaterializedSRF(fcinfo, 0);
+  auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+  uint64 newest = head();
+  auto resync = [&]() {
+    Datum values[5] = {Int64GetDatum(static_cast<int64>(newest)), Datum(0), Datum(0), Datum(0),
+                       BoolGetDatum(true)};
+    bool nulls[5] = {false, true, true, true, false};
+    tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+  };
+  // Nothing before the ring's oldest entry (or from before a restart, or
+  // from the future) can be answered: the client must resync in full.
+  if (after < 0 || static_cast<uint64>(after) > newest) {
+    resync();
+    return Datum(0);
+  }
+  uint64 first_wanted = static_cast<uint64>(after) + 1;
+  if (first_wanted <= newest && first_wanted < oldest()) {
+    resync();
+    return Datum(0);
+  }
+  for (uint64 seq = first_wanted; seq <= newest; ++seq) {
+    RingSlot copy;
+    if (!read_slot(seq, &copy)) {
+      if (seq < oldest()) {  // overwritten while we read
+        tuplestore_clear(rsinfo->setResult);
+        resync();
+        return Datum(0);
+      }
+      break;  // not yet published: the client will see it next time
+    }
+    if (copy.db != MyDatabaseId) continue;
+    char *table = get_rel_name(copy.rel);
+    if (table == nullptr) continue;
+    Datum values[5];
+    bool nulls[5] = {};
+    values[0] = Int64GetDatum(static_cast<int64>(seq));
+    values[1] = CStringGetTextDatum(
+        psprintf("%s.%s", get_namespace_name(get_rel_namespace(copy.rel)), table));
+    values[2] = PointerGetDatum(cstring_to_text_with_len(copy.region, copy.region_size));
+    if (copy.key_is_text) {
+      values[3] = PointerGetDatum(cstring_to_text_with_len(copy.key, copy.key_size));
+    } else {
+      uint64 bits = 0;
+      for (int i = 0; i < copy.key_size; ++i) bits = (bits << 8) | static_cast<uint8>(copy.key[i]);
+      values[3] = CStringGetTextDatum(psprintf(INT64_FORMAT, static_cast<int64>(bits)));
+    }
+    values[4] = BoolGetDatum(false);
+    tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+  }
+  return Datum(0);
+}
+
+// invalidation_stats(): appended, sent messages, keys, bytes, coalesced, lost, failures.
+ES_SQL_FUNCTION(es_invalidation_stats) {
+  require_shmem("edgestate.invalidation_stats()");
+  TupleDesc desc;
+  if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+    elog(ERROR, "return type must be a row type");
+  Datum values[7] = {
+      Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&shared->appended))),
+      Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&shared->sent_messages))),
+      Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&shared->sent_keys))),
+      Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&shared->sent_bytes))),
+      Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&shared->coalesced))),
+      Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&shared->lost))),
+      Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&shared->failures)))};
+  bool nulls[7] = {};
+  PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
