@@ -438,9 +438,9 @@ ES_SQL_FUNCTION(es_invalidations_since) {
   auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
   uint64 newest = head();
   auto resync = [&]() {
-    Datum values[5] = {Int64GetDatum(static_cast<int64>(newest)), Datum(0), Datum(0), Datum(0),
-                       BoolGetDatum(true)};
-    bool nulls[5] = {false, true, true, true, false};
+    Datum values[6] = {Int64GetDatum(static_cast<int64>(newest)), Datum(0), Datum(0), Datum(0),
+                       BoolGetDatum(true), Datum(0)};
+    bool nulls[6] = {false, true, true, true, false, true};
     tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
   };
   // Nothing before the ring's oldest entry (or from before a restart, or
@@ -467,8 +467,8 @@ ES_SQL_FUNCTION(es_invalidations_since) {
     if (copy.db != MyDatabaseId) continue;
     char *table = get_rel_name(copy.rel);
     if (table == nullptr) continue;
-    Datum values[5];
-    bool nulls[5] = {};
+    Datum values[6];
+    bool nulls[6] = {};
     values[0] = Int64GetDatum(static_cast<int64>(seq));
     values[1] = CStringGetTextDatum(
         psprintf("%s.%s", get_namespace_name(get_rel_namespace(copy.rel)), table));
@@ -481,6 +481,8 @@ ES_SQL_FUNCTION(es_invalidations_since) {
       values[3] = CStringGetTextDatum(psprintf(INT64_FORMAT, static_cast<int64>(bits)));
     }
     values[4] = BoolGetDatum(false);
+    values[5] = TimestampTzGetDatum(
+        copy.commit_us - static_cast<int64>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
     tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
   }
   return Datum(0);
