@@ -1,0 +1,38 @@
+-- Invalidations: channel names, the ring seen through invalidations_since(),
+-- resync, and what aborted transactions leave (nothing). Delivery over
+-- NOTIFY is tested in test/tap/108_invalidations.pl.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS edgestate;
+RESET client_min_messages;
+SET search_path = public, edgestate;
+
+-- Safe, distinct channel names for any region name.
+SELECT region, channel(region), channel(region) ~ '^edgestate_[a-z0-9_]*_[0-9a-f]{8}$' AS safe,
+       length(channel(region)) <= 63 AS fits
+FROM (VALUES ('eu-west'), ('EU-West'), ('us "east"'), ('ap.south 1'), ('Zürich ☃'), (''),
+             (repeat('x', 63))) r(region);
+SELECT count(DISTINCT channel(region)) AS distinct_channels
+FROM (VALUES ('eu-west'), ('EU-West'), ('eu_west'), ('eu west')) r(region);
+-- The prefix is server-wide (postgresql.conf), so that clients and the worker agree.
+SET edgestate.channel_prefix = 'dash_';
+
+CREATE TABLE inv (key text, value float8, ts hlc, region text, device text) USING sensorstate;
+SELECT invalidation_head() AS h0 \gset
+INSERT INTO inv VALUES ('k1', 1, '2026-01-01 00:00:01+00', 'eu-west', NULL),
+                       ('k2', 2, '2026-01-01 00:00:01+00', 'eu-west', NULL);
+BEGIN;
+INSERT INTO inv VALUES ('aborted', 1, '2026-01-01+00', 'eu-west', NULL);
+ROLLBACK;
+-- An older reading does not change the latest value: no invalidation.
+INSERT INTO inv VALUES ('k1', 0, '2026-01-01 00:00:00+00', 'eu-west', NULL);
+-- A newer one does, for the region that wrote it.
+INSERT INTO inv VALUES ('k1', 3, '2026-01-01 00:00:02+00', 'us "east"', NULL);
+SELECT seq - :h0 AS n, table_name, region, key, resync, commit_time <= now() AS committed
+FROM invalidations_since(:h0) ORDER BY seq;
+SELECT count(*) AS nothing_new FROM invalidations_since(invalidation_head());
+-- Asking from before the ring's oldest entry (here: from before this server
+-- started) or from the future: one row telling the client to resync.
+SELECT seq = invalidation_head() AS at_head, table_name, key, resync FROM invalidations_since(0);
+SELECT resync FROM invalidations_since(invalidation_head() + 1000);
+SELECT appended >= 3 AS appended FROM invalidation_stats();
+DROP TABLE inv;
