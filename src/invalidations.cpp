@@ -40,6 +40,7 @@ namespace edgestate {
 namespace {
 
 constexpr int kMaxWorkers = 16;
+constexpr int kIdleExitMs = 10'000;
 constexpr size_t kMaxPayloadBytes = 7900;  // NOTIFY's limit is 8000 bytes
 constexpr size_t kSlotKeyBytes = 255;
 constexpr size_t kSlotRegionBytes = 63;
@@ -64,12 +65,20 @@ struct WorkerSlot {
   Latch *latch;     // set once the worker runs
 };
 
+// Where a database's worker stopped, for the next one (after an idle exit or
+// a crash) to continue from.
+struct DrainPosition {
+  Oid db;
+  uint64 next_seq;
+};
+
 struct InvalidationShared {
   LWLock *lock;  // the worker registry
   uint64 first_seq;
   pg_atomic_uint64 next_seq;
   uint32 ring_size;
   WorkerSlot workers[kMaxWorkers];
+  DrainPosition positions[kMaxWorkers];
   pg_atomic_uint64 appended;
   pg_atomic_uint64 sent_messages;
   pg_atomic_uint64 sent_keys;
@@ -143,8 +152,11 @@ int my_worker = -1;  // this process's slot when it is a worker
 void forget_worker(int, Datum) {
   if (my_worker < 0 || shared == nullptr) return;
   LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-  shared->workers[my_worker].registered = false;
-  shared->workers[my_worker].latch = nullptr;
+  // Only if the slot is still ours (after an idle exit a successor may have it).
+  if (shared->workers[my_worker].latch == MyLatch) {
+    shared->workers[my_worker].registered = false;
+    shared->workers[my_worker].latch = nullptr;
+  }
   LWLockRelease(shared->lock);
 }
 
@@ -188,6 +200,7 @@ void invalidations_shmem_init(void *memory, bool found) {
   shared->first_seq = (ms << 16) + 1;
   pg_atomic_init_u64(&shared->next_seq, shared->first_seq);
   for (WorkerSlot &worker : shared->workers) worker = WorkerSlot{InvalidOid, false, nullptr};
+  for (DrainPosition &position : shared->positions) position = DrainPosition{InvalidOid, 0};
   for (auto *counter : {&shared->appended, &shared->sent_messages, &shared->sent_keys,
                         &shared->sent_bytes, &shared->coalesced, &shared->lost, &shared->failures})
     pg_atomic_init_u64(counter, 0);
@@ -216,19 +229,17 @@ void invalidation_append(Oid relid, std::string_view region, std::string_view ke
   pg_atomic_fetch_add_u64(&shared->appended, 1);
 }
 
-void invalidation_wake() {
-  if (shared == nullptr) return;
-  // Reading the registry without its lock: a stale answer only delays a send
-  // until the worker's own timeout.
-  for (WorkerSlot &worker : shared->workers) {
-    Latch *latch = worker.latch;
-    if (worker.db == MyDatabaseId && latch != nullptr) SetLatch(latch);
-  }
+namespace {
+
+bool worker_registered() {
+  for (WorkerSlot &worker : shared->workers)
+    if (worker.registered && worker.db == MyDatabaseId) return true;
+  return false;
 }
 
-void ensure_invalidation_worker() {
-  static Oid checked_db = InvalidOid;
-  if (shared == nullptr || checked_db == MyDatabaseId || !guc_invalidations) return;
+// Registers this database's worker unless one is registered; only LWLocks and
+// the postmaster's worker slots, so it may run at commit.
+void start_worker_if_missing() {
   LWLockAcquire(shared->lock, LW_EXCLUSIVE);
   int free_slot = -1;
   bool running = false;
@@ -254,10 +265,34 @@ void ensure_invalidation_worker() {
       ereport(WARNING, (errmsg("edgestate: could not start the invalidation worker"),
                         errhint("Raise max_worker_processes.")));
     }
-    running = shared->workers[free_slot].registered;
   }
   LWLockRelease(shared->lock);
-  if (running) checked_db = MyDatabaseId;
+}
+
+}  // namespace
+
+void invalidation_wake() {
+  if (shared == nullptr) return;
+  // The worker may have exited while idle just now: start it again.
+  if (!worker_registered()) start_worker_if_missing();
+  // Reading the registry without its lock: a stale answer only delays a send
+  // until the worker's own timeout.
+  for (WorkerSlot &worker : shared->workers) {
+    Latch *latch = worker.latch;
+    if (worker.db == MyDatabaseId && latch != nullptr) SetLatch(latch);
+  }
+}
+
+void ensure_invalidation_worker() {
+  // Checked at most once a second per backend while it inserts.
+  static TimestampTz checked_at = 0;
+  static Oid checked_db = InvalidOid;
+  if (shared == nullptr || !guc_invalidations) return;
+  TimestampTz now = GetCurrentTransactionStartTimestamp();
+  if (checked_db == MyDatabaseId && now - checked_at < USECS_PER_SEC) return;
+  checked_at = now;
+  checked_db = MyDatabaseId;
+  if (!worker_registered()) start_worker_if_missing();
 }
 
 namespace {
@@ -294,6 +329,28 @@ void notify_group(const std::string &channel, const std::string &table, const Gr
   }
   if (keys_in_payload > 0) send();
   pg_atomic_fetch_add_u64(&shared->sent_keys, group.keys.size());
+}
+
+// The saved position of this database's worker, or the ring's oldest entry.
+uint64 load_position() {
+  uint64 position = oldest();
+  LWLockAcquire(shared->lock, LW_SHARED);
+  for (const DrainPosition &saved : shared->positions)
+    if (saved.db == MyDatabaseId && saved.next_seq > position) position = saved.next_seq;
+  LWLockRelease(shared->lock);
+  return position;
+}
+
+void save_position(uint64 position) {
+  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+  DrainPosition *slot = nullptr;
+  for (DrainPosition &saved : shared->positions) {
+    if (saved.db == MyDatabaseId) slot = &saved;
+    if (slot == nullptr && saved.db == InvalidOid) slot = &saved;
+  }
+  if (slot == nullptr) slot = &shared->positions[MyDatabaseId % kMaxWorkers];
+  *slot = DrainPosition{MyDatabaseId, position};
+  LWLockRelease(shared->lock);
 }
 
 // Reads what the ring holds for this database after *position and sends it.
@@ -371,10 +428,11 @@ void edgestate_invalidation_worker_main(Datum arg) {
   shared->workers[my_worker].latch = MyLatch;
   LWLockRelease(shared->lock);
 
-  // Start from the oldest entry the ring still holds: resending after a
-  // restart of the worker is harmless, invalidations are idempotent.
-  uint64 position = oldest();
+  // Continue where this database's previous worker stopped (or, the first
+  // time, from the oldest entry the ring holds).
+  uint64 position = load_position();
   int backoff_ms = 0;
+  TimestampTz last_active = GetCurrentTimestamp();
   for (;;) {
     CHECK_FOR_INTERRUPTS();
     if (ConfigReloadPending) {
@@ -404,6 +462,24 @@ void edgestate_invalidation_worker_main(Datum arg) {
       continue;
     }
     backoff_ms = 0;
+    if (sent) {
+      last_active = GetCurrentTimestamp();
+      save_position(position);
+    }
+    // Idle for a while: exit, so that DROP DATABASE is not held up by this
+    // connection; the next writer of the database starts a worker again.
+    if (!sent && position > head() &&
+        TimestampDifferenceExceeds(last_active, GetCurrentTimestamp(), kIdleExitMs)) {
+      // Unregister first, then look once more: a writer that appends after
+      // this sees no worker and starts one; one that appended before is seen.
+      LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+      shared->workers[my_worker].registered = false;
+      shared->workers[my_worker].latch = nullptr;
+      LWLockRelease(shared->lock);
+      pg_memory_barrier();
+      if (position <= head()) start_worker_if_missing();  // a successor takes them
+      proc_exit(0);
+    }
     if (sent && guc_invalidation_batch_window_ms > 0 && position <= head()) {
       // Busy: let what arrives meanwhile join the next batch, briefly.
       pg_usleep(static_cast<long>(guc_invalidation_batch_window_ms) * 1000);
