@@ -4,6 +4,7 @@
 
 #include <cassert>
 #include <charconv>
+#include <cmath>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -73,11 +74,31 @@ constexpr uint8_t kHeadNewTable = 0x02;
 constexpr uint8_t kHeadNewRegion = 0x04;
 constexpr uint8_t kHeadNewDevice = 0x08;
 constexpr uint8_t kHeadHasDevice = 0x10;
+// Delta readings only: the field equals the key's previous one and is omitted.
+constexpr uint8_t kHeadSameRegion = 0x20;
+constexpr uint8_t kHeadSameDevice = 0x40;
+constexpr uint8_t kHeadSameSkew = 0x80;
+constexpr uint8_t kFullHeadBits = kHeadDelta | kHeadNewTable | kHeadNewRegion | kHeadNewDevice |
+                                  kHeadHasDevice;
+constexpr uint8_t kDeltaHeadBits = 0xFF & ~kHeadNewTable;
 constexpr uint8_t kKeyText = 0;
 constexpr uint8_t kKeyInteger = 1;
+constexpr uint32_t kNoDevice = std::numeric_limits<uint32_t>::max();
+// Dictionaries hold fewer names than this, so that kNoDevice is never an id.
+constexpr size_t kMaxDictionaryNames = kNoDevice;
 constexpr uint8_t kXorZero = 0x80;
-// head + table id + key id + hlc + value + region id + skew, one byte each.
-constexpr size_t kMinReadingBytes = 7;
+// Decimal step: 0x90 | d, then a zigzag varint of the step in units of 10^-d.
+constexpr uint8_t kDecimalStep = 0x90;
+constexpr int kMaxDecimals = 9;
+constexpr double kPow10[kMaxDecimals + 1] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+// |m| below this: every m / 10^d is a distinct double and round(v * 10^d)
+// finds m back (docs/changelog-format.md, "decimal step").
+constexpr int64_t kDecimalLimit = int64_t{1} << 50;
+constexpr size_t kMaxValueDeltaBytes = 1 + kMaxVarintBytes;
+// The smallest reading: a delta with head, key id, hlc milliseconds, hlc
+// counter and value, one byte each (a full reading is larger).
+constexpr size_t kMinReadingBytes = 5;
+constexpr uint64_t kHlcMsLimit = uint64_t{1} << 48;
 // magic, version, up to 4 length bytes (16 MiB needs 4).
 constexpr size_t kMaxLengthVarintBytes = 4;
 
@@ -92,19 +113,76 @@ void put_string(std::vector<uint8_t>* out, std::string_view s) {
   out->insert(out->end(), s.begin(), s.end());
 }
 
-void put_xor(std::vector<uint8_t>* out, uint64_t x) {
+uint64_t bits_of(double v) {
+  uint64_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  return bits;
+}
+
+// The integer m with |m| < 2^50 such that m / 10^d (binary64 division) has
+// exactly these bits, if there is one. It is unique, and round(v * 10^d)
+// finds it: v * 10^d is within 1/4 of m.
+bool decimal_units(uint64_t bits, int d, int64_t* m) {
+  double v;
+  std::memcpy(&v, &bits, sizeof v);
+  const double scaled = v * kPow10[d];
+  if (!(std::fabs(scaled) < static_cast<double>(kDecimalLimit))) return false;  // also NaN
+  const auto n = static_cast<int64_t>(std::nearbyint(scaled));
+  if (n >= kDecimalLimit || n <= -kDecimalLimit) return false;
+  if (bits_of(static_cast<double>(n) / kPow10[d]) != bits) return false;
+  *m = n;
+  return true;
+}
+
+// The smallest d (0..9) for which both values are decimals m / 10^d, and the
+// step between them in units of 10^-d.
+bool decimal_step(uint64_t previous, uint64_t current, int* d, int64_t* step) {
+  for (int i = 0; i <= kMaxDecimals; ++i) {
+    int64_t a, b;
+    if (decimal_units(previous, i, &a) && decimal_units(current, i, &b)) {
+      *d = i;
+      *step = b - a;
+      return true;
+    }
+  }
+  return false;
+}
+
+// The delta value form of `current` against `previous` (at most
+// kMaxValueDeltaBytes): 0x80 when equal; else the XOR form, or the decimal
+// step when that is strictly shorter. Returns the number of bytes written.
+size_t value_delta(uint64_t previous, uint64_t current, uint8_t* out) {
+  const uint64_t x = previous ^ current;
   if (x == 0) {
-    out->push_back(kXorZero);
-    return;
+    out[0] = kXorZero;
+    return 1;
   }
   const unsigned leading = static_cast<unsigned>(__builtin_clzll(x)) / 8;
   const unsigned trailing = static_cast<unsigned>(__builtin_ctzll(x)) / 8;
-  out->push_back(static_cast<uint8_t>(leading << 4 | trailing));
+  const size_t xor_bytes = 1 + 8 - leading - trailing;
+  int d;
+  int64_t step;
+  // A decimal step takes at least 2 bytes.
+  if (xor_bytes > 2 && decimal_step(previous, current, &d, &step)) {
+    uint64_t z = zigzag_encode(step);
+    if (1 + varint64_size(z) < xor_bytes) {
+      out[0] = static_cast<uint8_t>(kDecimalStep | d);
+      size_t n = 1;
+      while (z >= 0x80) {
+        out[n++] = static_cast<uint8_t>(z | 0x80);
+        z >>= 7;
+      }
+      out[n++] = static_cast<uint8_t>(z);
+      return n;
+    }
+  }
+  out[0] = static_cast<uint8_t>(leading << 4 | trailing);
   uint64_t middle = x >> (8 * trailing);
-  for (unsigned i = 0; i < 8 - leading - trailing; ++i) {
-    out->push_back(static_cast<uint8_t>(middle));
+  for (size_t i = 1; i < xor_bytes; ++i) {
+    out[i] = static_cast<uint8_t>(middle);
     middle >>= 8;
   }
+  return xor_bytes;
 }
 
 // --- Decoding helpers ------------------------------------------------------------
@@ -141,24 +219,42 @@ struct Reader {
     p += n;
     return true;
   }
-  bool xor_value(uint64_t* out) {
+  // A delta value against the previous bits; false when malformed or not
+  // the form value_delta() would write.
+  bool value(uint64_t previous, uint64_t* out) {
+    const uint8_t* start = p;
     uint8_t control;
     if (!u8(&control)) return false;
+    uint64_t current;
     if (control == kXorZero) {
-      *out = 0;
-      return true;
+      current = previous;
+    } else if ((control & 0xF0) == kDecimalStep) {
+      const int d = control & 0x0F;
+      uint64_t z;
+      int64_t m;
+      if (d > kMaxDecimals || !varint(&z) || !decimal_units(previous, d, &m)) return false;
+      const int64_t step = zigzag_decode(z);
+      if (step <= -2 * kDecimalLimit || step >= 2 * kDecimalLimit) return false;
+      m += step;
+      if (m <= -kDecimalLimit || m >= kDecimalLimit) return false;
+      current = bits_of(static_cast<double>(m) / kPow10[d]);
+    } else {
+      const unsigned leading = control >> 4;
+      const unsigned trailing = control & 0x0F;
+      if (leading + trailing > 7) return false;
+      const unsigned n = 8 - leading - trailing;
+      if (left() < n) return false;
+      uint64_t middle = 0;
+      for (unsigned i = 0; i < n; ++i) middle |= static_cast<uint64_t>(p[i]) << (8 * i);
+      p += n;
+      current = previous ^ (middle << (8 * trailing));
     }
-    const unsigned leading = control >> 4;
-    const unsigned trailing = control & 0x0F;
-    if (leading + trailing > 7) return false;
-    const unsigned n = 8 - leading - trailing;
-    if (left() < n) return false;
-    uint64_t middle = 0;
-    for (unsigned i = 0; i < n; ++i) middle |= static_cast<uint64_t>(p[i]) << (8 * i);
-    // Canonical: the counts are maximal, so both end bytes are nonzero.
-    if (p[0] == 0 || p[n - 1] == 0) return false;
-    p += n;
-    *out = middle << (8 * trailing);
+    // Canonical: exactly the bytes the encoder writes for this value (this
+    // also rejects non-maximal XOR counts and zero steps).
+    uint8_t expect[kMaxValueDeltaBytes];
+    const size_t n = value_delta(previous, current, expect);
+    if (n != static_cast<size_t>(p - start) || std::memcmp(expect, start, n) != 0) return false;
+    *out = current;
     return true;
   }
 };
@@ -374,13 +470,13 @@ void ChangelogEncoder::add(std::string_view table,
                            uint64_t hlc, std::string_view region, std::string_view device,
                            uint32_t skew_ms) {
   assert(open_);
-  uint64_t bits;
-  std::memcpy(&bits, &value, sizeof bits);
+  const uint64_t bits = bits_of(value);
 
-  uint8_t head = 0;
-  bool is_new;
-  const uint32_t table_id = intern(&tables_, table, &is_new);
-  if (is_new) head |= kHeadNewTable;
+  bool new_table, new_region, new_device = false;
+  const uint32_t table_id = intern(&tables_, table, &new_table);
+  const uint32_t region_id = intern(&regions_, region, &new_region);
+  const uint32_t device_id = device.empty() ? kNoDevice : intern(&devices_, device, &new_device);
+  const KeyState current{hlc, bits, region_id, device_id, skew_ms};
 
   // The key's identity: table id, key type, key bytes.
   std::string& k = key_lookup_;
@@ -393,41 +489,59 @@ void ChangelogEncoder::add(std::string_view table,
     k.push_back(static_cast<char>(kKeyInteger));
     k.append(reinterpret_cast<const char*>(&n), sizeof n);
   }
-  uint32_t key_id;
-  KeyState previous{};
-  bool delta = false;
-  if (const auto it = key_ids_.find(k); it != key_ids_.end()) {
-    key_id = it->second;
-    previous = keys_[key_id];
-    if (key_id < keys_at_begin_) key_undo_.push_back(KeyUndo{key_id, previous});
-    keys_[key_id] = KeyState{hlc, bits};
-    delta = true;
-    head |= kHeadDelta;
-  } else {
-    key_id = static_cast<uint32_t>(keys_.size());
-    key_ids_.emplace(k, key_id);
-    added_keys_.push_back(k);
-    keys_.push_back(KeyState{hlc, bits});
-  }
-
-  const uint32_t region_id = intern(&regions_, region, &is_new);
-  if (is_new) head |= kHeadNewRegion;
-  uint32_t device_id = 0;
-  if (!device.empty()) {
-    head |= kHeadHasDevice;
-    device_id = intern(&devices_, device, &is_new);
-    if (is_new) head |= kHeadNewDevice;
-  }
 
   std::vector<uint8_t>* out = &readings_;
-  out->push_back(head);
-  if (head & kHeadNewTable) put_string(out, table);
-  put_varint64(out, table_id);
-  if (delta) {
+  if (const auto it = key_ids_.find(k); it != key_ids_.end()) {
+    // Delta: the key id implies the table; unchanged fields are omitted.
+    const uint32_t key_id = it->second;
+    const KeyState previous = keys_[key_id];
+    if (key_id < keys_at_begin_) key_undo_.push_back(KeyUndo{key_id, previous});
+    keys_[key_id] = current;
+
+    uint8_t head = kHeadDelta;
+    if (region_id == previous.region) {
+      head |= kHeadSameRegion;
+    } else if (new_region) {
+      head |= kHeadNewRegion;
+    }
+    if (device_id == previous.device) {
+      head |= kHeadSameDevice;
+    } else if (device_id != kNoDevice) {
+      head |= kHeadHasDevice;
+      if (new_device) head |= kHeadNewDevice;
+    }
+    if (skew_ms == previous.skew_ms) head |= kHeadSameSkew;
+
+    out->push_back(head);
     put_varint64(out, key_id);
-    put_varint64(out, zigzag_encode(static_cast<int64_t>(hlc - previous.hlc)));
-    put_xor(out, bits ^ previous.bits);
+    const int64_t ms_step = static_cast<int64_t>(hlc >> 16) - static_cast<int64_t>(previous.hlc >> 16);
+    put_varint64(out, zigzag_encode(ms_step));
+    put_varint64(out, hlc & 0xFFFF);
+    uint8_t value_bytes[kMaxValueDeltaBytes];
+    const size_t n = value_delta(previous.bits, bits, value_bytes);
+    out->insert(out->end(), value_bytes, value_bytes + n);
+    if (!(head & kHeadSameRegion)) {
+      if (head & kHeadNewRegion) put_string(out, region);
+      put_varint64(out, region_id);
+    }
+    if (head & kHeadNewDevice) put_string(out, device);
+    if (head & kHeadHasDevice) put_varint64(out, device_id);
+    if (!(head & kHeadSameSkew)) put_varint64(out, skew_ms);
   } else {
+    const auto key_id = static_cast<uint32_t>(keys_.size());
+    key_ids_.emplace(k, key_id);
+    added_keys_.push_back(k);
+    keys_.push_back(current);
+
+    uint8_t head = 0;
+    if (new_table) head |= kHeadNewTable;
+    if (new_region) head |= kHeadNewRegion;
+    if (device_id != kNoDevice) head |= kHeadHasDevice;
+    if (new_device) head |= kHeadNewDevice;
+
+    out->push_back(head);
+    if (new_table) put_string(out, table);
+    put_varint64(out, table_id);
     if (const auto* text = std::get_if<std::string_view>(&key)) {
       out->push_back(kKeyText);
       put_string(out, *text);
@@ -437,12 +551,12 @@ void ChangelogEncoder::add(std::string_view table,
     }
     put_varint64(out, hlc);
     put_u64(out, bits);
+    if (new_region) put_string(out, region);
+    put_varint64(out, region_id);
+    if (new_device) put_string(out, device);
+    if (device_id != kNoDevice) put_varint64(out, device_id);
+    put_varint64(out, skew_ms);
   }
-  if (head & kHeadNewRegion) put_string(out, region);
-  put_varint64(out, region_id);
-  if (head & kHeadNewDevice) put_string(out, device);
-  if (head & kHeadHasDevice) put_varint64(out, device_id);
-  put_varint64(out, skew_ms);
   ++count_;
 }
 
@@ -562,10 +676,7 @@ ChangelogError ChangelogDecoder::decode_payload(const uint8_t* p, const uint8_t*
     if (out->stream_start) {
       std::swap(state_, saved_);
     } else {
-      for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) {
-        state_.keys[it->id].hlc = it->hlc;
-        state_.keys[it->id].bits = it->bits;
-      }
+      for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) state_.keys[it->id].prev = it->prev;
       state_.tables.resize(tables);
       state_.regions.resize(regions);
       state_.devices.resize(devices);
@@ -588,31 +699,76 @@ ChangelogError ChangelogDecoder::decode_reading(const uint8_t** p, const uint8_t
   constexpr auto kUnknown = ChangelogError::kUnknownReference;
   Reader r{*p, end};
   State& s = state_;
+  // Appends a name read from the payload to a dictionary.
+  const auto define = [&r](std::vector<std::string>* names) {
+    if (names->size() >= kMaxDictionaryNames) return false;
+    names->emplace_back();
+    return r.string(&names->back());
+  };
   uint8_t head;
-  if (!r.u8(&head) || (head & 0xE0) != 0) return kBad;
+  if (!r.u8(&head)) return kBad;
+  const bool delta = (head & kHeadDelta) != 0;
+  if ((head & ~(delta ? kDeltaHeadBits : kFullHeadBits)) != 0) return kBad;
   if ((head & kHeadNewDevice) && !(head & kHeadHasDevice)) return kBad;
+  if ((head & kHeadSameRegion) && (head & kHeadNewRegion)) return kBad;
+  if ((head & kHeadSameDevice) && (head & kHeadHasDevice)) return kBad;
 
-  if (head & kHeadNewTable) {
-    s.tables.emplace_back();
-    if (!r.string(&s.tables.back())) return kBad;
-  }
-  uint64_t table;
-  if (!r.varint(&table)) return kBad;
-  if (table >= s.tables.size()) return kUnknown;
-
-  if (head & kHeadDelta) {
-    uint64_t id, zz, x;
+  Previous now;
+  if (delta) {
+    uint64_t id, ms_step, counter;
     if (!r.varint(&id)) return kBad;
-    if (id >= s.keys.size() || s.keys[id].table != table) return kUnknown;
-    if (!r.varint(&zz) || !r.xor_value(&x)) return kBad;
+    if (id >= s.keys.size()) return kUnknown;
     KeyState& k = s.keys[id];
-    undo_.push_back(KeyUndo{static_cast<uint32_t>(id), k.hlc, k.bits});
-    k.hlc += static_cast<uint64_t>(zigzag_decode(zz));
-    k.bits ^= x;
+    const Previous& prev = k.prev;
+    if (!r.varint(&ms_step) || !r.varint(&counter) || counter > 0xFFFF) return kBad;
+    // Milliseconds stay within 48 bits (a step of 2^63 or more cannot).
+    const int64_t step = zigzag_decode(ms_step);
+    const uint64_t prev_ms = prev.hlc >> 16;
+    if (step < 0 ? static_cast<uint64_t>(-(step + 1)) >= prev_ms
+                 : static_cast<uint64_t>(step) >= kHlcMsLimit - prev_ms) {
+      return kBad;
+    }
+    now.hlc = (prev_ms + static_cast<uint64_t>(step)) << 16 | counter;
+    if (!r.value(prev.bits, &now.bits)) return kBad;
+
+    if (head & kHeadSameRegion) {
+      now.region = prev.region;
+    } else {
+      if ((head & kHeadNewRegion) && !define(&s.regions)) return kBad;
+      uint64_t region;
+      if (!r.varint(&region)) return kBad;
+      if (region >= s.regions.size()) return kUnknown;
+      if (region == prev.region) return kBad;  // should have been "same region"
+      now.region = static_cast<uint32_t>(region);
+    }
+    if (head & kHeadSameDevice) {
+      now.device = prev.device;
+    } else if (head & kHeadHasDevice) {
+      if ((head & kHeadNewDevice) && !define(&s.devices)) return kBad;
+      uint64_t device;
+      if (!r.varint(&device)) return kBad;
+      if (device >= s.devices.size()) return kUnknown;
+      if (device == prev.device) return kBad;
+      now.device = static_cast<uint32_t>(device);
+    } else {
+      if (prev.device == kNoDevice) return kBad;
+      now.device = kNoDevice;
+    }
+    if (head & kHeadSameSkew) {
+      now.skew_ms = prev.skew_ms;
+    } else {
+      if (!r.u32_varint(&now.skew_ms)) return kBad;
+      if (now.skew_ms == prev.skew_ms) return kBad;
+    }
+    undo_.push_back(KeyUndo{static_cast<uint32_t>(id), prev});
+    k.prev = now;
+    out->table = s.tables[k.table];
     out->key = k.key;
-    out->hlc = k.hlc;
-    std::memcpy(&out->value, &k.bits, sizeof out->value);
   } else {
+    if ((head & kHeadNewTable) && !define(&s.tables)) return kBad;
+    uint64_t table;
+    if (!r.varint(&table)) return kBad;
+    if (table >= s.tables.size()) return kUnknown;
     uint8_t type;
     if (!r.u8(&type)) return kBad;
     if (type == kKeyText) {
@@ -625,37 +781,34 @@ ChangelogError ChangelogDecoder::decode_reading(const uint8_t** p, const uint8_t
     } else {
       return kBad;
     }
-    uint64_t hlc, bits;
-    if (!r.varint(&hlc) || !r.u64(&bits)) return kBad;
+    if (!r.varint(&now.hlc) || !r.u64(&now.bits)) return kBad;
+    if ((head & kHeadNewRegion) && !define(&s.regions)) return kBad;
+    uint64_t region;
+    if (!r.varint(&region)) return kBad;
+    if (region >= s.regions.size()) return kUnknown;
+    now.region = static_cast<uint32_t>(region);
+    now.device = kNoDevice;
+    if (head & kHeadHasDevice) {
+      if ((head & kHeadNewDevice) && !define(&s.devices)) return kBad;
+      uint64_t device;
+      if (!r.varint(&device)) return kBad;
+      if (device >= s.devices.size()) return kUnknown;
+      now.device = static_cast<uint32_t>(device);
+    }
+    if (!r.u32_varint(&now.skew_ms)) return kBad;
     if (s.keys.size() >= std::numeric_limits<uint32_t>::max()) return kBad;
-    s.keys.push_back(KeyState{static_cast<uint32_t>(table), out->key, hlc, bits});
-    out->hlc = hlc;
-    std::memcpy(&out->value, &bits, sizeof out->value);
+    s.keys.push_back(KeyState{static_cast<uint32_t>(table), out->key, now});
+    out->table = s.tables[table];
   }
-  out->table = s.tables[table];
-
-  if (head & kHeadNewRegion) {
-    s.regions.emplace_back();
-    if (!r.string(&s.regions.back())) return kBad;
-  }
-  uint64_t region;
-  if (!r.varint(&region)) return kBad;
-  if (region >= s.regions.size()) return kUnknown;
-  out->region = s.regions[region];
-
-  if (head & kHeadNewDevice) {
-    s.devices.emplace_back();
-    if (!r.string(&s.devices.back())) return kBad;
-  }
-  if (head & kHeadHasDevice) {
-    uint64_t device;
-    if (!r.varint(&device)) return kBad;
-    if (device >= s.devices.size()) return kUnknown;
-    out->device = s.devices[device];
-  } else {
+  out->hlc = now.hlc;
+  std::memcpy(&out->value, &now.bits, sizeof out->value);
+  out->region = s.regions[now.region];
+  if (now.device == kNoDevice) {
     out->device.clear();
+  } else {
+    out->device = s.devices[now.device];
   }
-  if (!r.u32_varint(&out->skew_ms)) return kBad;
+  out->skew_ms = now.skew_ms;
   *p = r.p;
   return ChangelogError::kOk;
 }

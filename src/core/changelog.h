@@ -8,7 +8,7 @@
 //
 // Frame:
 //   u8      magic 0xE5
-//   u8      format version (1)
+//   u8      format version (2)
 //   varint  payload length (bytes)
 //   payload
 //   u32     CRC-32C (Castagnoli), little-endian, of every byte from the magic
@@ -21,30 +21,48 @@
 //   varint  replication origin id (0: local)
 //   varint  number of readings
 //   readings, in the order the transaction inserted them
-// Reading:
-//   u8      head: bit 0 = delta (else full), bit 1 = new table name follows,
-//           bit 2 = new region name follows, bit 3 = new device name follows,
-//           bit 4 = has device; other bits zero
+// Full reading (head bit 0 clear; first reading of a key in the stream):
+//   u8      head: bit 1 = new table name follows, bit 2 = new region name
+//           follows, bit 3 = new device name follows, bit 4 = has device;
+//           bits 5-7 zero
 //   [string table name, if bit 1: gets the next table id (0, 1, ...)]
 //   varint  table id
-//   full:   u8 key type (0 text, 1 integer), then a string (text) or a
-//           zigzag varint (integer); the key gets the next key id
-//   delta:  varint key id (a key of an earlier full reading in the stream)
-//   full:   varint hlc;           delta: zigzag varint (hlc - the key's previous hlc)
-//   full:   u64 value bits, LE;   delta: XOR with the key's previous value bits,
-//           written as u8 (leading zero bytes << 4 | trailing zero bytes) and
-//           the 8 - leading - trailing middle bytes (0x80 alone for XOR = 0)
+//   u8      key type (0 text, 1 integer), then a string (text) or a zigzag
+//           varint (integer); the key gets the next key id
+//   varint  hlc
+//   u64     value bits, LE
 //   [string region, if bit 2: gets the next region id]
 //   varint  region id
 //   [string device, if bit 3: gets the next device id]
 //   [varint device id, if bit 4]
 //   varint  skew bound, milliseconds
+// Delta reading (head bit 0 set; the key's table is implied by its key id):
+//   u8      head: bit 0 = 1, bit 1 zero, bit 2 = new region name follows,
+//           bit 3 = new device name follows, bit 4 = has device, bit 5 = same
+//           region as the key's previous reading, bit 6 = same device (or
+//           none) as the key's previous reading, bit 7 = same skew bound as
+//           the key's previous reading
+//   varint  key id (a key of an earlier full reading in the stream)
+//   zigzag varint  hlc milliseconds - the key's previous hlc milliseconds
+//   varint  hlc counter (hlc & 0xFFFF, not a difference)
+//   value   against the key's previous value bits: 0x80 if equal; 0x90 | d
+//           (d = 0..9) and a zigzag varint n: the value is (m + n) / 10^d
+//           where m / 10^d is the previous value (decimal step); else
+//           u8 (leading zero bytes << 4 | trailing zero bytes) of the XOR
+//           and the 8 - leading - trailing middle bytes (the shorter form
+//           wins; decimal only when strictly shorter)
+//   unless bit 5: [string region, if bit 2] varint region id (differs)
+//   unless bit 6: [string device, if bit 3] [varint device id, if bit 4]
+//           (differs from the previous device or its absence)
+//   unless bit 7: varint skew bound, milliseconds (differs)
 // string := varint length, bytes. varint := unsigned LEB128. zigzag := (n << 1) ^ (n >> 63).
 //
-// Varints are canonical (no overlong form, at most 10 bytes); the delta value
-// form is canonical too (leading/trailing counts maximal). A transaction too
-// large for one frame may be split into consecutive frames with the same
-// commit LSN, time and origin (see ChangelogEncoder::frame_payload_bytes).
+// Every frame has exactly one encoding: varints are canonical (no overlong
+// form, at most 10 bytes), the value form and its counts are the ones the
+// encoder picks, and a delta's "same" bit is set exactly when the field
+// equals the key's previous one. A transaction too large for one frame may be
+// split into consecutive frames with the same commit LSN, time and origin (see
+// ChangelogEncoder::frame_payload_bytes).
 #pragma once
 
 #include <cstddef>
@@ -58,7 +76,7 @@
 namespace edgestate::core {
 
 constexpr uint8_t kChangelogMagic = 0xE5;
-constexpr uint8_t kChangelogVersion = 1;
+constexpr uint8_t kChangelogVersion = 2;
 // Largest payload a decoder accepts.
 constexpr size_t kChangelogMaxPayloadBytes = size_t{16} << 20;
 // Payload size at which the plugin should finish the frame and begin another
@@ -112,9 +130,13 @@ class ChangelogEncoder {
     std::unordered_map<std::string, uint32_t> ids;
     std::vector<std::string> added;  // names added by the open frame
   };
+  // The key's previous reading, for deltas. device: kNoDevice when none.
   struct KeyState {
     uint64_t hlc;
     uint64_t bits;
+    uint32_t region;
+    uint32_t device;
+    uint32_t skew_ms;
   };
   struct KeyUndo {
     uint32_t id;
@@ -150,8 +172,10 @@ enum class ChangelogError {
   kBadVersion,
   kBadLength,       // payload length beyond the limit (16 MiB)
   kBadChecksum,
-  kBadPayload,      // malformed payload: bad flags/head bits, truncated fields, trailing bytes
-  kUnknownReference,  // a table, key, region or device id never defined, or a delta before any full reading
+  kBadPayload,      // malformed payload: bad flags/head bits, truncated fields, trailing bytes,
+                    // a non-canonical encoding
+  kUnknownReference,  // a table, key, region or device id never defined, or a delta before any
+                      // full reading
 };
 const char *describe(ChangelogError error);
 
@@ -164,16 +188,22 @@ class ChangelogDecoder {
   ChangelogError next(const uint8_t *data, size_t size, size_t *consumed, ChangelogFrame *frame);
 
  private:
+  // The key's identity and previous reading. device: kNoDevice when none.
+  struct Previous {
+    uint64_t hlc;
+    uint64_t bits;
+    uint32_t region;
+    uint32_t device;
+    uint32_t skew_ms;
+  };
   struct KeyState {
     uint32_t table;
     std::variant<std::string, int64_t> key;
-    uint64_t hlc;
-    uint64_t bits;
+    Previous prev;
   };
   struct KeyUndo {
     uint32_t id;
-    uint64_t hlc;
-    uint64_t bits;
+    Previous prev;
   };
   struct State {
     std::vector<std::string> tables, regions, devices;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -178,9 +179,24 @@ ChangelogError decode_one(const Bytes& bytes) {
 
 // --- Generators -------------------------------------------------------------------
 
+// m / 10^d, as a decimal text like "20.31" reads: the decimal-step form.
+rc::Gen<double> gen_decimal() {
+  return rc::gen::apply(
+      [](int64_t m, int d) { return static_cast<double>(m) / std::pow(10.0, d); },
+      rc::gen::weightedOneOf<int64_t>({
+          {4, rc::gen::inRange<int64_t>(1990, 2010)},
+          {2, rc::gen::inRange<int64_t>(-300, 300)},
+          {1, rc::gen::element<int64_t>((int64_t{1} << 50) - 1, -(int64_t{1} << 50) + 1,
+                                        int64_t{1} << 50, (int64_t{1} << 53) + 1)},
+          {1, rc::gen::arbitrary<int64_t>()},
+      }),
+      rc::gen::inRange(0, 12));
+}
+
 rc::Gen<double> gen_value() {
   return rc::gen::weightedOneOf<double>({
       {4, rc::gen::element(21.5, 21.75, 22.0, 0.0, -0.0, 1.0, -3.25, 1e300, 5e-324)},
+      {4, gen_decimal()},
       {1, rc::gen::element(std::numeric_limits<double>::quiet_NaN(),
                            std::numeric_limits<double>::infinity(),
                            -std::numeric_limits<double>::infinity())},
@@ -301,12 +317,13 @@ TEST(ChangelogCodec, TwoFrameLayout) {
   Bytes p2 = {0x00, 0x00, 0x38, 0x6B, 0x01, 0, 0, 0, 0};
   put_varint(&p2, kCommitUs + 1);
   // XOR of 1.0 and -1.0 is the sign bit alone: 0 leading and 7 trailing zero bytes.
-  const Bytes r2 = {0x02, 1,      // origin 2, 1 reading
-                    0x01, 0, 0,   // delta, table 0, key 0
-                    0x03,         // hlc delta -2, zigzag 3
-                    0x07, 0x80,   // XOR: lead 0, trail 7, byte 0x80
-                    0,            // region 0
-                    0xAC, 0x02};  // skew 300
+  const Bytes r2 = {0x02, 1,             // origin 2, 1 reading
+                    0x21, 0,             // delta, same region; key 0 (table implied)
+                    0x01,                // hlc: 1 ms earlier, zigzag 1
+                    0xFE, 0xFF, 0x03,    //   counter 0xFFFE
+                    0x07, 0x80,          // XOR: lead 0, trail 7, byte 0x80
+                                         // no device (the previous had one)
+                    0xAC, 0x02};         // skew 300
   p2.insert(p2.end(), r2.begin(), r2.end());
   EXPECT_EQ(f2, wrap(p2));
 
@@ -432,9 +449,83 @@ TEST(ChangelogCodec, DeltaEntriesAreSmall) {
     const auto [full, delta] = bytes_per_reading(sensors);
     std::printf("%d sensors: %.1f bytes per full reading, %.1f per delta\n", sensors, full, delta);
     // Key ids past 127 take a second varint byte.
-    EXPECT_LE(delta, sensors < 128 ? 12.5 : 13.5) << sensors;
-    EXPECT_LT(delta * 2.5, full) << sensors;
+    EXPECT_LE(delta, sensors < 128 ? 7.5 : 8.0) << sensors;
+    EXPECT_LT(delta * 4, full) << sensors;
   }
+}
+
+// The gateway workload: 2000 sensors (text keys) behind 20 gateways in
+// 4 regions; every second each gateway commits one transaction with a reading
+// of each of its 100 sensors, exactly 1 s after the sensor's previous one.
+// Values are hundredths (20.31, as PostgreSQL reads the text "20.31") drifting
+// by at most 0.04 per second; region, device and skew stay the same.
+// Returns the average bytes per delta reading, frame overhead and newline
+// included.
+double realistic_delta_bytes(ChangelogEncoder* enc, int rounds) {
+  constexpr int kSensors = 2000, kGateways = 20;
+  std::mt19937_64 rng(20261126);
+  std::vector<int64_t> hundredths(kSensors);
+  for (int64_t& h : hundredths) h = 1500 + static_cast<int64_t>(rng() % 1500);
+  size_t delta_bytes = 0;
+  for (int round = 0; round < rounds; ++round) {
+    for (int g = 0; g < kGateways; ++g) {
+      enc->begin(static_cast<uint64_t>(round * kGateways + g) * 0x100,
+                 kCommitUs + round * 1'000'000 + g * 1000, 0);
+      const std::string gateway = "gw-" + std::to_string(g);
+      const std::string region = "region-" + std::to_string(g % 4);
+      for (int k = g; k < kSensors; k += kGateways) {
+        if (round > 0) hundredths[k] += static_cast<int64_t>(rng() % 9) - 4;  // -0.04 .. +0.04
+        const double value = static_cast<double>(hundredths[k]) / 100.0;
+        const uint64_t hlc =
+            hlc_make(kMs + static_cast<uint64_t>(round) * 1000 + static_cast<uint64_t>(k % 997),
+                     static_cast<uint16_t>(k % 3));
+        enc->add("public.readings", std::string_view("sensor-" + std::to_string(k)), value, hlc,
+                 region, gateway, 50);
+      }
+      const size_t bytes = enc->finish().size() + 1;  // and the newline
+      if (round > 0) delta_bytes += bytes;
+    }
+  }
+  return static_cast<double>(delta_bytes) / (static_cast<double>(rounds - 1) * kSensors);
+}
+
+TEST(ChangelogCodec, RealisticGatewayDeltasAreSmall) {
+  ChangelogEncoder enc;
+  const double delta = realistic_delta_bytes(&enc, 30);
+  std::printf("gateway workload (2000 sensors, hundredths drifting <= 0.04/s): %.2f bytes per "
+              "delta reading\n",
+              delta);
+  // The bound is a fifth of pgoutput's ~84 bytes (16.8); version 1
+  // needed about 18. Head 1, key id 2, hlc 2 + 1, value 1-2, frame overhead
+  // about 0.3.
+  EXPECT_LE(delta, 8.5);
+  EXPECT_EQ(enc.key_count(), 2000u);
+}
+
+TEST(ChangelogCodec, DecimalStepsRoundTripAtTheLimits) {
+  constexpr int64_t kLimit = int64_t{1} << 50;
+  const std::vector<double> values = {
+      20.31, 20.35, 20.31, -0.01, 0.0, -0.0, 0.0, 0.01, static_cast<double>(kLimit - 1),
+      static_cast<double>(kLimit), static_cast<double>(-kLimit + 1), (kLimit - 1) / 1e9,
+      -(kLimit - 1) / 1e9, 1e-9, 2e-9, 0.1, 0.3, 1e22, 1e22 + 1e7, 123456.789, 123456.788,
+      std::numeric_limits<double>::quiet_NaN(), 5.0, std::numeric_limits<double>::infinity(), 5.0,
+      5e-324, 1e-10, 2e-10, 1.7976931348623157e308};
+  std::vector<TxFrame> txs;
+  for (size_t i = 0; i < values.size(); ++i) {
+    txs.push_back(TxFrame{i, kCommitUs, 0,
+                          {{"t", Key("k"), values[i], kT + i, "r", "", 50},
+                           {"t", Key("n"), -values[i], kT + i, "r", "", 50}}});
+  }
+  ChangelogEncoder enc;
+  std::vector<size_t> sizes;
+  const Bytes stream = encode_stream(&enc, txs, &sizes);
+  const DecodeResult r = decode_stream(stream);
+  ASSERT_TRUE(clean_end(r, stream));
+  ASSERT_EQ(r.frames.size(), txs.size());
+  for (size_t i = 0; i < txs.size(); ++i) EXPECT_TRUE(same_frame(r.frames[i], txs[i])) << i;
+  // 20.31 -> 20.35: +4 hundredths, 2 value bytes; a frame of two such deltas
+  // is 26 bytes of header and checksum plus 2 x (1 + 1 + 1 + 1 + 2).
+  EXPECT_EQ(sizes[1], 26u + 2 * 6);
 }
 
 TEST(ChangelogCodec, SameValueSameOriginDeltaIsTiny) {
@@ -447,8 +538,8 @@ TEST(ChangelogCodec, SameValueSameOriginDeltaIsTiny) {
   const size_t delta_frame = enc.frame_payload_bytes();
   const size_t delta = enc.finish().size();
   EXPECT_LT(delta, full);
-  // head, table, key id, hlc delta, 0x80, region, device, skew.
-  EXPECT_EQ(delta_frame, 1 + 8 + 1 + 1 + 1 + 8u);
+  // head, key id, hlc milliseconds step, hlc counter, 0x80.
+  EXPECT_EQ(delta_frame, 1 + 8 + 1 + 1 + 1 + 5u);
 }
 
 TEST(ChangelogCodec, EmptyFrameIsNothingAndKeepsStreamStart) {
@@ -552,17 +643,20 @@ TEST(ChangelogDecode, FramingErrors) {
   EXPECT_EQ(decode_one(Bytes{'\n', '\n'}), ChangelogError::kBadMagic);
   EXPECT_EQ(decode_one(Bytes{'{'}), ChangelogError::kBadMagic);
   EXPECT_EQ(decode_one(Bytes{kChangelogMagic}), ChangelogError::kNeedMoreData);
-  EXPECT_EQ(decode_one(Bytes{kChangelogMagic, 2}), ChangelogError::kBadVersion);
-  EXPECT_EQ(decode_one(Bytes{kChangelogMagic, 1}), ChangelogError::kNeedMoreData);
-  EXPECT_EQ(decode_one(Bytes{kChangelogMagic, 1, 0x80}), ChangelogError::kNeedMoreData);
-  EXPECT_EQ(decode_one(Bytes{kChangelogMagic, 1, 0x85, 0x00}), ChangelogError::kBadLength);
-  EXPECT_EQ(decode_one(Bytes{kChangelogMagic, 1, 0x80, 0x80, 0x80, 0x80}),
+  constexpr uint8_t v = kChangelogVersion;
+  static_assert(v == 2);
+  EXPECT_EQ(decode_one(Bytes{kChangelogMagic, 1}), ChangelogError::kBadVersion);
+  EXPECT_EQ(decode_one(Bytes{kChangelogMagic, 3}), ChangelogError::kBadVersion);
+  EXPECT_EQ(decode_one(Bytes{kChangelogMagic, v}), ChangelogError::kNeedMoreData);
+  EXPECT_EQ(decode_one(Bytes{kChangelogMagic, v, 0x80}), ChangelogError::kNeedMoreData);
+  EXPECT_EQ(decode_one(Bytes{kChangelogMagic, v, 0x85, 0x00}), ChangelogError::kBadLength);
+  EXPECT_EQ(decode_one(Bytes{kChangelogMagic, v, 0x80, 0x80, 0x80, 0x80}),
             ChangelogError::kBadLength);
   // 16 MiB + 1.
-  EXPECT_EQ(decode_one(Bytes{kChangelogMagic, 1, 0x81, 0x80, 0x80, 0x08}),
+  EXPECT_EQ(decode_one(Bytes{kChangelogMagic, v, 0x81, 0x80, 0x80, 0x08}),
             ChangelogError::kBadLength);
   // Exactly 16 MiB is allowed: the decoder waits for it.
-  EXPECT_EQ(decode_one(Bytes{kChangelogMagic, 1, 0x80, 0x80, 0x80, 0x08}),
+  EXPECT_EQ(decode_one(Bytes{kChangelogMagic, v, 0x80, 0x80, 0x80, 0x08}),
             ChangelogError::kNeedMoreData);
   Bytes frame = wrap(payload_header(0, 0));
   frame.back() ^= 1;
@@ -611,23 +705,68 @@ TEST(ChangelogDecode, PayloadErrors) {
   overlong.insert(overlong.begin() + 7, 0x00);
   EXPECT_EQ(decode_one(with(payload_header(1, 1), overlong)), ChangelogError::kBadPayload);
   // A delta before any full reading.
-  const Bytes delta = {0x03, 1, 't', 0, 0, 0, 0x80, 0x04, 1, 'r', 0, 50};
+  const Bytes delta = {0xE1, 0, 0, 0, 0x80};
   EXPECT_EQ(decode_one(with(payload_header(1, 1), delta)), ChangelogError::kUnknownReference);
-  // A delta with a non-canonical XOR (trailing count not maximal).
-  Bytes two = full;
-  const Bytes noncanonical = {0x01, 0, 0, 0, 0x06, 0x00, 0x01, 0, 50};
-  two.insert(two.end(), noncanonical.begin(), noncanonical.end());
-  EXPECT_EQ(decode_one(with(payload_header(1, 2), two)), ChangelogError::kBadPayload);
-  Bytes two_ok = full;
-  const Bytes canonical = {0x01, 0, 0, 0, 0x07, 0x01, 0, 50};
-  two_ok.insert(two_ok.end(), canonical.begin(), canonical.end());
-  EXPECT_EQ(decode_one(with(payload_header(1, 2), two_ok)), ChangelogError::kOk);
-  // The delta's key belongs to another table.
-  Bytes other_table = full;
-  const Bytes t2 = {0x03, 2, 't', '2', 1, 0, 0, 0x80, 0, 50};
-  other_table.insert(other_table.end(), t2.begin(), t2.end());
-  EXPECT_EQ(decode_one(with(payload_header(1, 2), other_table)),
-            ChangelogError::kUnknownReference);
+
+  // Deltas after `full` (key 0: hlc 5 = 0 ms #5, value 1.0, region 0, no
+  // device, skew 50). 0xE1: delta, same region, same device, same skew.
+  auto after_full = [&](const Bytes& d) {
+    Bytes two = full;
+    two.insert(two.end(), d.begin(), d.end());
+    return decode_one(with(payload_header(1, 2), two));
+  };
+  auto value_after_full = [&](const Bytes& d) {
+    Bytes two = full;
+    two.insert(two.end(), d.begin(), d.end());
+    const Bytes frame = with(payload_header(1, 2), two);
+    ChangelogDecoder dec;
+    ChangelogFrame f{};
+    size_t consumed = 0;
+    if (dec.next(frame.data(), frame.size(), &consumed, &f) != ChangelogError::kOk) return -99.0;
+    return f.readings[1].value;
+  };
+  EXPECT_EQ(after_full({0xE1, 0, 0, 0, 0x80}), ChangelogError::kOk);
+  EXPECT_EQ(after_full({0xE1, 1, 0, 0, 0x80}), ChangelogError::kUnknownReference);  // key 1
+  // Reserved and contradictory head bits.
+  EXPECT_EQ(after_full({0xE3, 0, 0, 0, 0x80}), ChangelogError::kBadPayload);  // bit 1
+  EXPECT_EQ(after_full({0xE5, 0, 0, 0, 0x80, 1, 's', 1}), ChangelogError::kBadPayload);
+  EXPECT_EQ(after_full({0xF1, 0, 0, 0, 0x80, 0}), ChangelogError::kBadPayload);
+  EXPECT_EQ(after_full({0xE9, 0, 0, 0, 0x80, 1, 'd'}), ChangelogError::kBadPayload);
+  // XOR forms: canonical (counts maximal) only.
+  EXPECT_EQ(after_full({0xE1, 0, 0, 0, 0x06, 0x00, 0x01}), ChangelogError::kBadPayload);
+  EXPECT_EQ(after_full({0xE1, 0, 0, 0, 0x07, 0x01}), ChangelogError::kOk);
+  EXPECT_EQ(after_full({0xE1, 0, 0, 0, 0x08, 0x01}), ChangelogError::kBadPayload);
+  EXPECT_EQ(after_full({0xE1, 0, 0, 0, 0x81}), ChangelogError::kBadPayload);
+  // Decimal steps: 1.0 -> 2.0 is +1 at d = 0 (2 bytes; the XOR 0x7FF0... takes 3).
+  EXPECT_EQ(value_after_full({0xE1, 0, 0, 0, 0x90, 0x02}), 2.0);
+  EXPECT_EQ(value_after_full({0xE1, 0, 0, 0, 0x92, 0x01}), 0.99);  // -1 at d = 2
+  EXPECT_EQ(value_after_full({0xE1, 0, 0, 0, 0x92, 0x02}), 1.01);
+  EXPECT_EQ(after_full({0xE1, 0, 0, 0, 0x06, 0xF0, 0x7F}), ChangelogError::kBadPayload);
+  EXPECT_EQ(after_full({0xE1, 0, 0, 0, 0x91, 0x14}), ChangelogError::kBadPayload);  // d not minimal
+  EXPECT_EQ(after_full({0xE1, 0, 0, 0, 0x90, 0x00}), ChangelogError::kBadPayload);  // step 0
+  EXPECT_EQ(after_full({0xE1, 0, 0, 0, 0x9A, 0x02}), ChangelogError::kBadPayload);  // d = 10
+  EXPECT_EQ(after_full({0xE1, 0, 0, 0, 0x90, 0x80, 0x00}), ChangelogError::kBadPayload);
+  // A step out of range (|m| >= 2^50).
+  EXPECT_EQ(after_full({0xE1, 0, 0, 0, 0x90, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x04}),
+            ChangelogError::kBadPayload);
+  // hlc: counter at most 0xFFFF; milliseconds stay in [0, 2^48).
+  EXPECT_EQ(after_full({0xE1, 0, 0, 0xFF, 0xFF, 0x03, 0x80}), ChangelogError::kOk);
+  EXPECT_EQ(after_full({0xE1, 0, 0, 0x80, 0x80, 0x04, 0x80}), ChangelogError::kBadPayload);
+  EXPECT_EQ(after_full({0xE1, 0, 0x01, 0, 0x80}), ChangelogError::kBadPayload);  // -1 ms
+  EXPECT_EQ(after_full({0xE1, 0, 0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F, 0, 0x80}),
+            ChangelogError::kOk);  // 2^48 - 1 ms
+  EXPECT_EQ(after_full({0xE1, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 0, 0x80}),
+            ChangelogError::kBadPayload);  // 2^48 ms
+  // A "same" field sent anyway is not canonical; a different one is fine.
+  EXPECT_EQ(after_full({0xC1, 0, 0, 0, 0x80, 0}), ChangelogError::kBadPayload);  // region 0
+  EXPECT_EQ(after_full({0xC1, 0, 0, 0, 0x80, 1}), ChangelogError::kUnknownReference);
+  EXPECT_EQ(after_full({0xC5, 0, 0, 0, 0x80, 1, 's', 1}), ChangelogError::kOk);
+  EXPECT_EQ(after_full({0x61, 0, 0, 0, 0x80, 50}), ChangelogError::kBadPayload);  // skew 50
+  EXPECT_EQ(after_full({0x61, 0, 0, 0, 0x80, 51}), ChangelogError::kOk);
+  EXPECT_EQ(after_full({0xA1, 0, 0, 0, 0x80}), ChangelogError::kBadPayload);  // no device again
+  EXPECT_EQ(after_full({0xB1, 0, 0, 0, 0x80, 0}), ChangelogError::kUnknownReference);
+  EXPECT_EQ(after_full({0xB9, 0, 0, 0, 0x80, 1, 'd', 0}), ChangelogError::kOk);
+  EXPECT_EQ(after_full({0xB9, 0, 0, 0, 0x80, 1, 'd'}), ChangelogError::kBadPayload);  // truncated
 }
 
 TEST(ChangelogDecode, FailedFramesLeaveStateUnchanged) {
@@ -644,13 +783,13 @@ TEST(ChangelogDecode, FailedFramesLeaveStateUnchanged) {
   const Bytes good = {0x06, 1, 'x', 0, 1, 0x02, 0x05, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F,
                       1, 'r', 0, 50};
   start.insert(start.end(), good.begin(), good.end());
-  start.insert(start.end(), {0x01, 0, 7, 0, 0x80, 0, 50});  // key 7: unknown
+  start.insert(start.end(), {0xE1, 7, 0, 0, 0x80});  // key 7: unknown
   EXPECT_EQ(decode_one(&dec, wrap(start)), ChangelogError::kUnknownReference);
   // A plain frame that updates key 0 (k1), adds a table, then fails.
   Bytes plain = payload_header(0, 3);
-  plain.insert(plain.end(), {0x01, 0, 0, 0x02, 0x07, 0x01, 0, 50});
+  plain.insert(plain.end(), {0xE1, 0, 0x02, 0, 0x07, 0x01});
   plain.insert(plain.end(), {0x02, 1, 'y', 2, 1, 0x02, 0x05, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F, 0, 50});
-  plain.insert(plain.end(), {0x01, 0, 0, 0x02, 0x07});  // truncated
+  plain.insert(plain.end(), {0xE1, 0, 0x02, 0, 0x07});  // truncated
   EXPECT_EQ(decode_one(&dec, wrap(plain)), ChangelogError::kBadPayload);
   r = decode_stream(&dec, stream.data() + first, stream.size() - first);
   ASSERT_TRUE(clean_end(r, stream.data() + first, stream.size() - first));
@@ -833,7 +972,7 @@ TEST(ChangelogCorpus, DISABLED_WriteSeeds) {
     Bytes stream = enc.finish();
     stream.push_back('\n');
     enc.begin(0x16B3900, kCommitUs + 250'000, 1);
-    enc.add("public.readings", std::string_view("k1"), 21.75, hlc_make(kMs + 1000, 0), "eu-west",
+    enc.add("public.readings", std::string_view("k1"), 21.53, hlc_make(kMs + 1000, 0), "eu-west",
             "gw-7", 50);
     const Bytes& f2 = enc.finish();
     stream.insert(stream.end(), f2.begin(), f2.end());
