@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/invalidation_payload.h"
 #include "guard.hpp"
 #include "gucs.hpp"
 #include "shmem.hpp"
@@ -41,7 +42,6 @@ namespace {
 
 constexpr int kMaxWorkers = 16;
 constexpr int kIdleExitMs = 10'000;
-constexpr size_t kMaxPayloadBytes = 7900;  // NOTIFY's limit is 8000 bytes
 constexpr size_t kSlotKeyBytes = 255;
 constexpr size_t kSlotRegionBytes = 63;
 
@@ -136,15 +136,6 @@ std::string key_text(const RingSlot &slot) {
   uint64 bits = 0;
   for (int i = 0; i < slot.key_size; ++i) bits = (bits << 8) | static_cast<uint8>(slot.key[i]);
   return std::to_string(static_cast<int64>(bits));
-}
-
-// Backslash, newline: the payload is line-oriented.
-void append_escaped(std::string *out, std::string_view text) {
-  for (char c : text) {
-    if (c == '\\') out->append("\\\\");
-    else if (c == '\n') out->append("\\n");
-    else out->push_back(c);
-  }
 }
 
 int my_worker = -1;  // this process's slot when it is a worker
@@ -305,30 +296,19 @@ struct Group {
   std::set<std::string> seen;
 };
 
-// Sends one group as payloads of at most kMaxPayloadBytes. Runs inside a
-// transaction; NOTIFY's own errors arrive as PgError.
+// Sends one group as payloads that fit NOTIFY (docs/invalidations.md). Runs
+// inside a transaction; NOTIFY's own errors arrive as PgError.
 void notify_group(const std::string &channel, const std::string &table, const Group &group) {
-  std::string header = "v1 " + std::to_string(group.first_seq) + " " +
-                       std::to_string(group.last_seq) + " ";
-  append_escaped(&header, table);
-  std::string payload = header;
-  size_t keys_in_payload = 0;
-  auto send = [&] {
+  std::vector<std::string> too_long;
+  for (const std::string &payload : core::format_invalidation_payloads(
+           group.first_seq, group.last_seq, table, group.keys, core::kMaxNotifyPayload, &too_long)) {
     pg_call([&] { Async_Notify(channel.c_str(), payload.c_str()); });
     pg_atomic_fetch_add_u64(&shared->sent_messages, 1);
     pg_atomic_fetch_add_u64(&shared->sent_bytes, payload.size());
-    payload = header;
-    keys_in_payload = 0;
-  };
-  for (const std::string &key : group.keys) {
-    std::string line = "\n";
-    append_escaped(&line, key);
-    if (keys_in_payload > 0 && payload.size() + line.size() > kMaxPayloadBytes) send();
-    payload += line;
-    ++keys_in_payload;
   }
-  if (keys_in_payload > 0) send();
-  pg_atomic_fetch_add_u64(&shared->sent_keys, group.keys.size());
+  pg_atomic_fetch_add_u64(&shared->sent_keys, group.keys.size() - too_long.size());
+  // A key too long for any payload reaches clients through invalidations_since().
+  pg_atomic_fetch_add_u64(&shared->lost, too_long.size());
 }
 
 // The saved position of this database's worker, or the ring's oldest entry.
