@@ -346,10 +346,15 @@ bool drain(uint64 *position) {
   for (; seq <= until; ++seq) {
     RingSlot copy;
     if (!read_slot(seq, &copy)) {
-      if (pg_atomic_read_u64(&slot_of(seq).seq) == 0 || pg_atomic_read_u64(&slot_of(seq).seq) < seq)
-        break;  // not published yet: the rest next time
-      pg_atomic_fetch_add_u64(&shared->lost, 1);  // overwritten while we were behind
-      continue;
+      uint64 now_there = pg_atomic_read_u64(&slot_of(seq).seq);
+      if (now_there == seq && read_slot(seq, &copy)) {
+        // published while we read it: taken now
+      } else if (now_there > seq) {
+        pg_atomic_fetch_add_u64(&shared->lost, 1);  // overwritten while we were behind
+        continue;
+      } else {
+        break;  // not published yet (or being written): the rest next time
+      }
     }
     if (copy.db != MyDatabaseId) continue;
     Group &group = groups[{std::string(copy.region, copy.region_size), copy.rel}];
