@@ -42,6 +42,7 @@ namespace {
 
 constexpr int kMaxWorkers = 16;
 constexpr int kIdleExitMs = 10'000;
+constexpr long kStalledSlotMs = 1'000;
 constexpr size_t kSlotKeyBytes = 255;
 constexpr size_t kSlotRegionBytes = 63;
 
@@ -333,6 +334,18 @@ void save_position(uint64 position) {
   LWLockRelease(shared->lock);
 }
 
+// How long (ms) the drain has been waiting for slot `seq` to be published.
+uint64 stalled_seq = 0;
+TimestampTz stalled_since = 0;
+long stalled_for(uint64 seq) {
+  TimestampTz now = GetCurrentTimestamp();
+  if (seq != stalled_seq) {
+    stalled_seq = seq;
+    stalled_since = now;
+  }
+  return static_cast<long>((now - stalled_since) / 1000);
+}
+
 // Reads what the ring holds for this database after *position and sends it.
 // Returns whether anything was sent.
 bool drain(uint64 *position) {
@@ -352,8 +365,13 @@ bool drain(uint64 *position) {
       } else if (now_there > seq) {
         pg_atomic_fetch_add_u64(&shared->lost, 1);  // overwritten while we were behind
         continue;
-      } else {
+      } else if (stalled_for(seq) < kStalledSlotMs) {
         break;  // not published yet (or being written): the rest next time
+      } else {
+        // Reserved by a writer that never published it (it died in between):
+        // give up on it rather than block every later invalidation.
+        pg_atomic_fetch_add_u64(&shared->lost, 1);
+        continue;
       }
     }
     if (copy.db != MyDatabaseId) continue;
@@ -470,8 +488,11 @@ void edgestate_invalidation_worker_main(Datum arg) {
       pg_usleep(static_cast<long>(guc_invalidation_batch_window_ms) * 1000);
       continue;
     }
-    if (position <= head()) continue;
-    (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000,
+    // More is there; if none of it was ready (a writer is still publishing
+    // its slot), wait a millisecond rather than spin.
+    long timeout_ms = position <= head() ? (sent ? 0 : 1) : 1000;
+    if (timeout_ms == 0) continue;
+    (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms,
                      PG_WAIT_EXTENSION);
     ResetLatch(MyLatch);
   }
