@@ -23,7 +23,7 @@ trap cleanup_scratch EXIT
 # The server account reads the tests (and the docs the Grafana test checks)
 # from a copy in the scratch directory.
 cp -r sql expected test docs "$ES_SCRATCH/"
-mkdir -p "$ES_SCRATCH/bin" && cp build/edgestate-decode "$ES_SCRATCH/bin/"
+mkdir -p "$ES_SCRATCH/bin" && cp build/edgestate-decode build/edgestate-listen "$ES_SCRATCH/bin/"
 [[ $(id -u) -eq 0 ]] && chown -R "$ES_PG_USER" "$ES_SCRATCH"
 
 run_ctest() {
@@ -98,6 +98,7 @@ run_tap() {
   (cd "$ES_SCRATCH" && as_pg env TESTDIR="$ES_SCRATCH" TEMP_CONFIG="$ES_SCRATCH/test/config/temp.conf" \
       PG_REGRESS="$PG_PGXSDIR/src/test/regress/pg_regress" ES_ROOT="$ES_ROOT" \
       EDGESTATE_DECODE="$ES_SCRATCH/bin/edgestate-decode" \
+      EDGESTATE_LISTEN="$ES_SCRATCH/bin/edgestate-listen" \
       prove -I "$PG_PGXSDIR/src/test/perl" -I test/tap test/tap/*.pl) >"$log" 2>&1
   status=$?
   cat "$log"
