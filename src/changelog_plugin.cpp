@@ -79,6 +79,48 @@ bool parse_bool_option(DefElem *option) {
   return result;
 }
 
+// The `tables` option: comma-separated schema.table names as the change-log
+// prints them (case kept, any length), each part optionally double-quoted as
+// in SQL ("" for a quote). Returns the names unquoted.
+List *parse_table_list(const char *value) {
+  const char *hint = "List schema-qualified tables, as in public.readings,eu.readings.";
+  if (value == nullptr) bad_option("tables", value, hint);
+  List *tables = NIL;
+  const char *p = value;
+  for (;;) {
+    while (*p == ' ' || *p == '\t') ++p;
+    StringInfoData name;
+    initStringInfo(&name);
+    int parts = 0;
+    for (;;) {
+      if (*p == '"') {
+        for (++p;; ++p) {
+          if (*p == '\0') bad_option("tables", value, "Close every double quote.");
+          if (*p == '"' && p[1] != '"') break;
+          if (*p == '"') ++p;
+          appendStringInfoChar(&name, *p);
+        }
+        ++p;
+      } else {
+        const char *start = p;
+        while (*p != '\0' && *p != '.' && *p != ',' && *p != ' ' && *p != '\t') ++p;
+        if (p == start) bad_option("tables", value, hint);
+        appendBinaryStringInfo(&name, start, static_cast<int>(p - start));
+      }
+      ++parts;
+      if (*p != '.') break;
+      appendStringInfoChar(&name, '.');
+      ++p;
+    }
+    if (parts != 2) bad_option("tables", value, "Qualify each table with its schema, as in public.readings.");
+    tables = lappend(tables, name.data);
+    while (*p == ' ' || *p == '\t') ++p;
+    if (*p == '\0') return tables;
+    if (*p != ',') bad_option("tables", value, hint);
+    ++p;
+  }
+}
+
 void parse_options(PluginState *state, List *options) {
   ListCell *cell;
   foreach (cell, options) {
@@ -94,19 +136,7 @@ void parse_options(PluginState *state, List *options) {
     } else if (strcmp(option->defname, "include-timestamps") == 0) {
       state->include_timestamps = parse_bool_option(option);
     } else if (strcmp(option->defname, "tables") == 0) {
-      if (value == nullptr || value[0] == '\0')
-        bad_option("tables", value, "List schema-qualified tables, as in public.readings,eu.readings.");
-      List *names = NIL;
-      char *copy = pstrdup(value);
-      if (!SplitIdentifierString(copy, ',', &names))
-        bad_option("tables", value, "List schema-qualified tables, as in public.readings,eu.readings.");
-      ListCell *name;
-      foreach (name, names) {
-        const char *table = static_cast<const char *>(lfirst(name));
-        if (strchr(table, '.') == nullptr)
-          bad_option("tables", value, "Qualify each table with its schema, as in public.readings.");
-        state->tables = lappend(state->tables, pstrdup(table));
-      }
+      state->tables = parse_table_list(value);
     } else if (strcmp(option->defname, "origin") == 0) {
       if (value != nullptr && strcmp(value, "any") == 0) {
         state->origin_mode = OriginMode::kAny;
