@@ -51,7 +51,7 @@ struct PluginState {
   MemoryContextCallback destroy_encoder;
 };
 
-void emit_frame(LogicalDecodingContext *ctx, PluginState *state);
+void emit_frame(LogicalDecodingContext *ctx, PluginState *state, bool more_frames_follow);
 
 void destroy_encoder(void *arg) {
   auto *state = static_cast<PluginState *>(arg);
@@ -286,7 +286,7 @@ void plugin_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation 
       return Datum(0);
     });
     if (payload >= core::kChangelogSplitPayloadBytes) {
-      emit_frame(ctx, state);
+      emit_frame(ctx, state, true);
       cpp_entry([&] {
         state->encoder->begin(txn->final_lsn, unix_us(txn->xact_time.commit_time), txn->origin_id);
         return Datum(0);
@@ -304,16 +304,19 @@ void plugin_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation 
 
 void plugin_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *, XLogRecPtr) {
   auto *state = static_cast<PluginState *>(ctx->output_plugin_private);
-  if (!state->json) emit_frame(ctx, state);
+  if (!state->json) emit_frame(ctx, state, false);
 }
 
-// Finishes the open frame and writes it, unless it holds no reading.
-void emit_frame(LogicalDecodingContext *ctx, PluginState *state) {
+// Finishes the open frame and writes it (nothing for a transaction without
+// sensorstate rows). A frame followed by more of the same transaction carries
+// the continued flag, so that consumers drop a transaction cut short when a
+// session ends inside it (docs/changelog-format.md).
+void emit_frame(LogicalDecodingContext *ctx, PluginState *state, bool more_frames_follow) {
   const std::vector<uint8_t> *frame = nullptr;
   size_t readings = 0;
   cpp_entry([&] {
     readings = state->encoder->readings_in_frame();
-    frame = &state->encoder->finish();
+    frame = &state->encoder->finish(more_frames_follow);
     return Datum(0);
   });
   if (frame->empty()) return;

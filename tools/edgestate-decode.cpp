@@ -31,7 +31,10 @@ void usage(FILE* out) {
       "(frames each followed by a newline, as pg_recvlogical writes them) and writes\n"
       "one JSON object per reading to standard output, one per line. Reads FILE, or\n"
       "standard input when FILE is '-' or absent, as a stream: lines are written as\n"
-      "soon as each frame is complete.\n"
+      "soon as each transaction is complete. A transaction split into several frames\n"
+      "is written when its last frame arrives; one left unfinished by a new session\n"
+      "(which resends it whole) or by the end of the input is dropped, with a note\n"
+      "on standard error.\n"
       "\n"
       "  pg_recvlogical -d DB --slot SLOT --start -o format=binary -f - | edgestate-decode -\n"
       "\n"
@@ -42,6 +45,11 @@ void usage(FILE* out) {
 
 bool write_all(const std::string& text) {
   return std::fwrite(text.data(), 1, text.size(), stdout) == text.size();
+}
+
+void note_discarded(uint64_t lsn) {
+  std::fprintf(stderr, "edgestate-decode: discarding an unfinished transaction at %X/%X\n",
+               static_cast<unsigned>(lsn >> 32), static_cast<unsigned>(lsn & 0xFFFFFFFFu));
 }
 
 }  // namespace
@@ -87,7 +95,12 @@ int main(int argc, char** argv) {
   std::vector<uint8_t> buffer;
   size_t start = 0;      // first undecoded byte in buffer
   uint64_t offset = 0;   // stream offset of buffer[0]
-  std::string line;
+  // The JSON lines of a transaction whose frames so far had the continued
+  // flag: written when its last frame arrives, dropped when a new stream
+  // starts (the new session resends the whole transaction) or the input ends.
+  std::string pending;
+  bool unfinished = false;
+  uint64_t unfinished_lsn = 0;
   bool eof = false;
   for (;;) {
     // Decode every complete frame in the buffer.
@@ -96,13 +109,27 @@ int main(int argc, char** argv) {
       const ChangelogError error =
           decoder.next(buffer.data() + start, buffer.size() - start, &consumed, &frame);
       if (error == ChangelogError::kOk) {
+        if (unfinished && frame.stream_start) {
+          note_discarded(unfinished_lsn);
+          pending.clear();
+          unfinished = false;
+        }
+        // The decoder guarantees that a frame after a continued one is a
+        // stream start or belongs to the same transaction.
         for (const auto& reading : frame.readings) {
-          line = edgestate::core::changelog_reading_json(frame, reading);
-          line.push_back('\n');
-          if (!write_all(line)) {
+          pending += edgestate::core::changelog_reading_json(frame, reading);
+          pending.push_back('\n');
+        }
+        if (frame.continued) {
+          unfinished = true;
+          unfinished_lsn = frame.commit_lsn;
+        } else {
+          unfinished = false;
+          if (!write_all(pending)) {
             std::fprintf(stderr, "edgestate-decode: cannot write: %s\n", std::strerror(errno));
             return 1;
           }
+          pending.clear();
         }
         start += consumed;
         continue;
@@ -113,6 +140,8 @@ int main(int argc, char** argv) {
       if (error == ChangelogError::kNeedMoreData) {
         if (!eof) break;
         if (left == 0 || (left == 1 && buffer[start] == '\n')) {
+          // A session that stopped inside a transaction: the next one resends it.
+          if (unfinished) note_discarded(unfinished_lsn);
           if (std::fflush(stdout) != 0) {
             std::fprintf(stderr, "edgestate-decode: cannot write: %s\n", std::strerror(errno));
             return 1;

@@ -69,6 +69,8 @@ bool cpu_has_sse42() {
 // --- Encoding helpers -----------------------------------------------------------
 
 constexpr uint8_t kFlagStreamStart = 0x01;
+// More frames of the same transaction follow.
+constexpr uint8_t kFlagContinued = 0x02;
 constexpr uint8_t kHeadDelta = 0x01;
 constexpr uint8_t kHeadNewTable = 0x02;
 constexpr uint8_t kHeadNewRegion = 0x04;
@@ -450,7 +452,14 @@ void ChangelogEncoder::commit() {
 
 void ChangelogEncoder::begin(uint64_t commit_lsn, int64_t commit_time_us, uint32_t origin) {
   if (open_) rollback();
-  if (restart_) {
+  if (continued_ && (commit_lsn != commit_lsn_ || commit_time_us != commit_time_us_ ||
+                     origin != origin_)) {
+    // The continued transaction will never end: start a new stream, at which
+    // consumers discard it.
+    continued_ = false;
+    restart_ = true;
+  }
+  if (restart_ && !continued_) {
     reset_state();
     restart_ = false;
   }
@@ -567,11 +576,13 @@ size_t ChangelogEncoder::frame_payload_bytes() const {
 
 size_t ChangelogEncoder::readings_in_frame() const { return count_; }
 
-const std::vector<uint8_t>& ChangelogEncoder::finish() {
+const std::vector<uint8_t>& ChangelogEncoder::finish(bool more_frames_follow) {
   frame_.clear();
   if (!open_) return frame_;
   open_ = false;
-  if (count_ == 0) {
+  // Without readings there is nothing to send, except the end of a continued
+  // transaction (a frame with no readings and the continued flag clear).
+  if (count_ == 0 && (more_frames_follow || !continued_)) {
     commit();  // nothing changed
     return frame_;
   }
@@ -580,7 +591,8 @@ const std::vector<uint8_t>& ChangelogEncoder::finish() {
   frame_.push_back(kChangelogMagic);
   frame_.push_back(kChangelogVersion);
   put_varint64(&frame_, payload);
-  frame_.push_back(started_ ? 0 : kFlagStreamStart);
+  frame_.push_back(static_cast<uint8_t>((started_ ? 0 : kFlagStreamStart) |
+                                        (more_frames_follow ? kFlagContinued : 0)));
   put_u64(&frame_, commit_lsn_);
   put_varint64(&frame_, static_cast<uint64_t>(commit_time_us_));
   put_varint64(&frame_, origin_);
@@ -591,6 +603,7 @@ const std::vector<uint8_t>& ChangelogEncoder::finish() {
   readings_.clear();
   count_ = 0;
   started_ = true;
+  continued_ = more_frames_follow;
   commit();
   return frame_;
 }
@@ -641,11 +654,22 @@ ChangelogError ChangelogDecoder::decode_payload(const uint8_t* p, const uint8_t*
   uint8_t flags;
   uint64_t lsn, time, count;
   uint32_t origin;
-  if (!r.u8(&flags) || (flags & ~kFlagStreamStart) != 0 || !r.u64(&lsn) || !r.varint(&time) ||
-      !r.u32_varint(&origin) || !r.varint(&count) || count > r.left() / kMinReadingBytes) {
+  if (!r.u8(&flags) || (flags & ~(kFlagStreamStart | kFlagContinued)) != 0 || !r.u64(&lsn) ||
+      !r.varint(&time) || !r.u32_varint(&origin) || !r.varint(&count) ||
+      count > r.left() / kMinReadingBytes) {
     return ChangelogError::kBadPayload;
   }
   out->stream_start = (flags & kFlagStreamStart) != 0;
+  out->continued = (flags & kFlagContinued) != 0;
+  // A continued frame carries readings (the encoder sends none without), and
+  // the frame after it belongs to the same transaction unless a new stream
+  // starts.
+  if (out->continued && count == 0) return ChangelogError::kBadPayload;
+  if (continued_ && !out->stream_start &&
+      (lsn != group_lsn_ || static_cast<int64_t>(time) != group_time_us_ ||
+       origin != group_origin_)) {
+    return ChangelogError::kBadPayload;
+  }
   out->commit_lsn = lsn;
   out->commit_time_us = static_cast<int64_t>(time);
   out->origin = origin;
@@ -690,6 +714,10 @@ ChangelogError ChangelogDecoder::decode_payload(const uint8_t* p, const uint8_t*
     saved_.devices.clear();
     saved_.keys.clear();
   }
+  continued_ = out->continued;
+  group_lsn_ = lsn;
+  group_time_us_ = out->commit_time_us;
+  group_origin_ = origin;
   return ChangelogError::kOk;
 }
 

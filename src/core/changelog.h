@@ -15,7 +15,9 @@
 //           through the payload
 // Payload:
 //   u8      flags: bit 0 = stream start (the decoder forgets every dictionary
-//           and per-key state before this frame); other bits zero
+//           and per-key state before this frame); bit 1 = continued (more
+//           frames of this transaction follow; clear on its last frame);
+//           other bits zero
 //   u64     commit LSN, little-endian
 //   varint  commit time, microseconds since the Unix epoch
 //   varint  replication origin id (0: local)
@@ -62,7 +64,12 @@
 // encoder picks, and a delta's "same" bit is set exactly when the field
 // equals the key's previous one. A transaction too large for one frame may be
 // split into consecutive frames with the same commit LSN, time and origin (see
-// ChangelogEncoder::frame_payload_bytes).
+// ChangelogEncoder::frame_payload_bytes): every frame but the last has the
+// continued flag. A transaction is such a group ending with a frame whose
+// continued flag is clear; a group still unfinished at a stream-start frame or
+// at the end of the input is incomplete and must be discarded (the next
+// session resends the whole transaction). The frame after a continued frame is
+// either a stream start or has the same commit LSN, time and origin.
 #pragma once
 
 #include <cstddef>
@@ -79,8 +86,8 @@ constexpr uint8_t kChangelogMagic = 0xE5;
 constexpr uint8_t kChangelogVersion = 2;
 // Largest payload a decoder accepts.
 constexpr size_t kChangelogMaxPayloadBytes = size_t{16} << 20;
-// Payload size at which the plugin should finish the frame and begin another
-// one for the rest of the transaction (same LSN, time and origin).
+// Payload size at which the plugin should finish(true) the frame and begin
+// another one for the rest of the transaction (same LSN, time and origin).
 constexpr size_t kChangelogSplitPayloadBytes = size_t{1} << 20;
 
 struct ChangelogReading {
@@ -99,6 +106,10 @@ struct ChangelogFrame {
   int64_t commit_time_us;  // Unix epoch
   uint32_t origin;
   std::vector<ChangelogReading> readings;
+  // More frames of this transaction (same commit LSN, time and origin)
+  // follow; clear on a transaction's last frame. Last member, so that
+  // aggregate initializers that leave it out still compile (false).
+  bool continued = false;
 };
 
 // Stateful across the frames of one stream (per-key previous readings and the
@@ -115,13 +126,23 @@ class ChangelogEncoder {
            uint32_t skew_ms);
   // The finished frame (empty when no reading was added: nothing to send).
   // Valid until the next call of begin() or finish().
-  const std::vector<uint8_t> &finish();
+  // more_frames_follow: the transaction continues in the next frame (a split
+  // at kChangelogSplitPayloadBytes); the frame gets the continued flag, and
+  // the caller begin()s the next frame with the same commit LSN, time and
+  // origin. A transaction's last frame is finished with false; when a
+  // continued frame was sent, finish(false) always returns a frame, without
+  // readings if none were added since, so that the transaction ends. A
+  // begin() with other commit fields while a transaction is continued
+  // abandons it: the next frame starts a new stream (consumers discard the
+  // unfinished transaction).
+  const std::vector<uint8_t> &finish(bool more_frames_follow = false);
   size_t readings_in_frame() const;
   // Payload bytes of the open frame so far; past kChangelogSplitPayloadBytes
   // the caller should finish() and begin() again with the same commit fields.
   size_t frame_payload_bytes() const;
   // The next begin() starts a new stream (forgets dictionaries and key state),
-  // e.g. to bound memory; key_count() is the number of keys remembered.
+  // e.g. to bound memory; key_count() is the number of keys remembered. While
+  // a transaction is continued, the restart waits until its last frame.
   void restart_stream();
   size_t key_count() const { return keys_.size(); }
 
@@ -163,6 +184,7 @@ class ChangelogEncoder {
   bool open_ = false;
   bool started_ = false;  // a stream-start frame has been finished
   bool restart_ = false;
+  bool continued_ = false;  // the last finished frame had the continued flag
 };
 
 enum class ChangelogError {
@@ -185,6 +207,8 @@ class ChangelogDecoder {
   // separator). On kOk sets *consumed and *frame; never reads past size;
   // never throws on malformed input.
   // A frame that fails to decode leaves the decoder's state unchanged.
+  // After a frame with the continued flag, the next frame must be a stream
+  // start or carry the same commit LSN, time and origin (else kBadPayload).
   ChangelogError next(const uint8_t *data, size_t size, size_t *consumed, ChangelogFrame *frame);
 
  private:
@@ -216,6 +240,11 @@ class ChangelogDecoder {
   State saved_;  // the state before a stream-start frame, until it decodes
   std::vector<KeyUndo> undo_;
   ChangelogFrame scratch_{};
+  // The last decoded frame had the continued flag: its commit fields.
+  bool continued_ = false;
+  uint64_t group_lsn_ = 0;
+  int64_t group_time_us_ = 0;
+  uint32_t group_origin_ = 0;
 };
 
 // One JSON object per reading (a JSON line without the newline), with the

@@ -587,7 +587,7 @@ TEST(ChangelogCodec, SplitTransactionAndRestartStream) {
   for (int i = 0; i < 5000; ++i) {
     enc.add("t", int64_t{i % 100}, i * 0.5, kT + static_cast<uint64_t>(i), "r", "", 0);
     if (enc.frame_payload_bytes() > 2000) {
-      const Bytes& f = enc.finish();
+      const Bytes& f = enc.finish(/*more_frames_follow=*/true);
       stream.insert(stream.end(), f.begin(), f.end());
       stream.push_back('\n');
       ++frames;
@@ -612,11 +612,174 @@ TEST(ChangelogCodec, SplitTransactionAndRestartStream) {
   for (size_t i = 0; i + 1 < r.frames.size(); ++i) {
     EXPECT_EQ(r.frames[i].commit_lsn, 7u);
     EXPECT_EQ(r.frames[i].stream_start, i == 0);
+    EXPECT_EQ(r.frames[i].continued, i + 2 < r.frames.size());  // all but the last of lsn 7
     readings += r.frames[i].readings.size();
   }
   EXPECT_EQ(readings, 5000u);
   EXPECT_GT(frames, 5u);
   EXPECT_EQ(r.frames.back().readings[0].hlc, 1u);
+  EXPECT_FALSE(r.frames.back().continued);
+}
+
+// The flags byte of a frame whose payload length takes one byte.
+uint8_t flags_of(const Bytes& frame) { return frame.at(3); }
+
+TEST(ChangelogCodec, ContinuedFlagRoundTrips) {
+  ChangelogEncoder enc;
+  Bytes stream;
+  std::vector<uint8_t> flags;
+  const auto emit = [&](const Bytes& f) {
+    ASSERT_FALSE(f.empty());
+    ASSERT_LT(f[2], 0x80);  // one length byte
+    flags.push_back(flags_of(f));
+    stream.insert(stream.end(), f.begin(), f.end());
+    stream.push_back('\n');
+  };
+  // Transaction 7 in three frames, then transaction 8 in one.
+  for (int part = 0; part < 3; ++part) {
+    enc.begin(7, kCommitUs, 2);
+    enc.add("t", int64_t{part}, 1.5, kT + static_cast<uint64_t>(part), "r", "d", 50);
+    enc.add("t", int64_t{0}, 2.5 + part, kT + 100 + static_cast<uint64_t>(part), "r", "d", 50);
+    emit(enc.finish(/*more_frames_follow=*/part < 2));
+  }
+  enc.begin(8, kCommitUs + 1, 0);
+  enc.add("t", int64_t{1}, 3.0, kT + 1000, "r", "", 50);
+  emit(enc.finish());
+  EXPECT_EQ(flags, (std::vector<uint8_t>{0x03, 0x02, 0x00, 0x00}));
+
+  const DecodeResult r = decode_stream(stream);
+  ASSERT_TRUE(clean_end(r, stream));
+  ASSERT_EQ(r.frames.size(), 4u);
+  const bool continued[] = {true, true, false, false};
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(r.frames[i].continued, continued[i]) << i;
+    EXPECT_EQ(r.frames[i].stream_start, i == 0) << i;
+    EXPECT_EQ(r.frames[i].commit_lsn, i < 3 ? 7u : 8u) << i;
+    EXPECT_EQ(r.frames[i].readings.size(), i < 3 ? 2u : 1u) << i;
+  }
+  EXPECT_EQ(r.frames[2].readings[1].value, 4.5);
+  EXPECT_EQ(r.frames[3].readings[0].device, "");
+}
+
+TEST(ChangelogCodec, ContinuedTransactionEndsEvenWithoutMoreReadings) {
+  ChangelogEncoder enc;
+  // Nothing to send: finish(true) without readings neither sends nor opens.
+  enc.begin(6, kCommitUs, 0);
+  EXPECT_TRUE(enc.finish(true).empty());
+  enc.begin(6, kCommitUs, 0);
+  EXPECT_TRUE(enc.finish().empty());
+
+  Bytes stream;
+  enc.begin(7, kCommitUs, 0);
+  enc.add("t", int64_t{1}, 1.0, kT, "r", "", 50);
+  Bytes f = enc.finish(true);  // the split came right after the last reading
+  EXPECT_EQ(flags_of(f), 0x03);
+  stream.insert(stream.end(), f.begin(), f.end());
+  stream.push_back('\n');
+  enc.begin(7, kCommitUs, 0);
+  EXPECT_TRUE(enc.finish(true).empty());  // still continued, nothing to send
+  enc.begin(7, kCommitUs, 0);
+  f = enc.finish();  // the commit: a frame without readings ends the transaction
+  ASSERT_FALSE(f.empty());
+  EXPECT_EQ(flags_of(f), 0x00);
+  EXPECT_EQ(enc.readings_in_frame(), 0u);
+  stream.insert(stream.end(), f.begin(), f.end());
+  stream.push_back('\n');
+  enc.begin(8, kCommitUs, 0);
+  EXPECT_TRUE(enc.finish().empty());  // no transaction open any more
+
+  const DecodeResult r = decode_stream(stream);
+  ASSERT_TRUE(clean_end(r, stream));
+  ASSERT_EQ(r.frames.size(), 2u);
+  EXPECT_TRUE(r.frames[0].continued);
+  EXPECT_FALSE(r.frames[1].continued);
+  EXPECT_EQ(r.frames[1].commit_lsn, 7u);
+  EXPECT_TRUE(r.frames[1].readings.empty());
+}
+
+TEST(ChangelogCodec, AbandonedContinuedTransactionStartsANewStream) {
+  ChangelogEncoder enc;
+  Bytes stream;
+  const auto emit = [&](const Bytes& f) {
+    stream.insert(stream.end(), f.begin(), f.end());
+    stream.push_back('\n');
+  };
+  enc.begin(6, kCommitUs, 0);
+  enc.add("t", int64_t{1}, 1.0, kT, "r", "", 50);
+  emit(enc.finish());
+  // restart_stream() waits for the end of a continued transaction.
+  enc.begin(7, kCommitUs, 0);
+  enc.add("t", int64_t{1}, 2.0, kT + 1, "r", "", 50);
+  emit(enc.finish(true));
+  enc.restart_stream();
+  enc.begin(7, kCommitUs, 0);
+  enc.add("t", int64_t{1}, 3.0, kT + 2, "r", "", 50);
+  const Bytes tail = enc.finish();
+  EXPECT_EQ(flags_of(tail), 0x00);
+  emit(tail);
+  enc.begin(8, kCommitUs, 0);
+  enc.add("t", int64_t{1}, 4.0, kT + 3, "r", "", 50);
+  emit(enc.finish(true));
+  // A begin() for another transaction while 8 is continued: 8 never ends,
+  // so the next frame starts a new stream, where consumers drop 8.
+  enc.begin(9, kCommitUs, 0);
+  enc.add("t", int64_t{1}, 5.0, kT + 4, "r", "", 50);
+  const Bytes next = enc.finish();
+  EXPECT_EQ(flags_of(next), 0x01);
+  emit(next);
+
+  const DecodeResult r = decode_stream(stream);
+  ASSERT_TRUE(clean_end(r, stream));
+  ASSERT_EQ(r.frames.size(), 5u);
+  EXPECT_FALSE(r.frames[2].stream_start);
+  EXPECT_TRUE(r.frames[3].continued);
+  EXPECT_TRUE(r.frames[4].stream_start);
+  EXPECT_EQ(r.frames[4].readings[0].value, 5.0);
+}
+
+// Random transactions, each split into frames at random readings: the groups
+// that end with a frame without the continued flag are the transactions.
+RC_GTEST_PROP(ChangelogCodec, SplitTransactionsRegroup, ()) {
+  const std::vector<TxFrame> txs = *gen_txs();
+  ChangelogEncoder enc;
+  Bytes stream;
+  for (const TxFrame& tx : txs) {
+    const auto splits = *rc::gen::container<std::vector<bool>>(tx.rows.size(),
+                                                               rc::gen::arbitrary<bool>());
+    enc.begin(tx.lsn, tx.time_us, tx.origin);
+    for (size_t i = 0; i < tx.rows.size(); ++i) {
+      const Row& r = tx.rows[i];
+      enc.add(r.table, key_view(r.key), r.value, r.hlc, r.region, r.device, r.skew_ms);
+      if (splits[i]) {
+        const Bytes& f = enc.finish(true);
+        stream.insert(stream.end(), f.begin(), f.end());
+        stream.push_back('\n');
+        enc.begin(tx.lsn, tx.time_us, tx.origin);
+      }
+    }
+    const Bytes& f = enc.finish();
+    RC_ASSERT(!f.empty());
+    stream.insert(stream.end(), f.begin(), f.end());
+    stream.push_back('\n');
+  }
+  const DecodeResult r = decode_stream(stream);
+  RC_ASSERT(clean_end(r, stream));
+  std::vector<ChangelogFrame> groups;
+  bool open = false;
+  for (const ChangelogFrame& f : r.frames) {
+    RC_ASSERT(f.stream_start == (&f == &r.frames.front()));
+    if (!open) {
+      groups.push_back(f);
+    } else {
+      RC_ASSERT(f.commit_lsn == groups.back().commit_lsn);
+      groups.back().readings.insert(groups.back().readings.end(), f.readings.begin(),
+                                    f.readings.end());
+    }
+    open = f.continued;
+  }
+  RC_ASSERT(!open);
+  RC_ASSERT(groups.size() == txs.size());
+  for (size_t i = 0; i < txs.size(); ++i) RC_ASSERT(same_frame(groups[i], txs[i]));
 }
 
 TEST(ChangelogCodec, NewStreamResetsTheDecoder) {
@@ -767,6 +930,67 @@ TEST(ChangelogDecode, PayloadErrors) {
   EXPECT_EQ(after_full({0xB1, 0, 0, 0, 0x80, 0}), ChangelogError::kUnknownReference);
   EXPECT_EQ(after_full({0xB9, 0, 0, 0, 0x80, 1, 'd', 0}), ChangelogError::kOk);
   EXPECT_EQ(after_full({0xB9, 0, 0, 0, 0x80, 1, 'd'}), ChangelogError::kBadPayload);  // truncated
+}
+
+TEST(ChangelogDecode, ContinuedFlagRules) {
+  const Bytes full = {0x06, 1, 't', 0, 1, 0x02, 0x05, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F,
+                      1, 'r', 0, 50};
+  const Bytes delta = {0xE1, 0, 0, 0, 0x80};
+  // flags, LSN (low byte), origin; one reading.
+  auto frame = [](uint8_t flags, uint8_t lsn, uint8_t origin, const Bytes& reading) {
+    Bytes p = payload_header(flags, 1);
+    p[1] = lsn;
+    p[10] = origin;
+    p.insert(p.end(), reading.begin(), reading.end());
+    return wrap(p);
+  };
+  ASSERT_EQ(payload_header(0, 0).size(), 12u);
+  // Bits 0 and 1 only; a continued frame has readings.
+  EXPECT_EQ(decode_one(frame(0x03, 1, 0, full)), ChangelogError::kOk);
+  EXPECT_EQ(decode_one(frame(0x02, 1, 0, full)), ChangelogError::kOk);
+  for (int bit = 2; bit < 8; ++bit) {
+    EXPECT_EQ(decode_one(frame(static_cast<uint8_t>(1 | 1 << bit), 1, 0, full)),
+              ChangelogError::kBadPayload)
+        << bit;
+  }
+  EXPECT_EQ(decode_one(wrap(payload_header(0x03, 0))), ChangelogError::kBadPayload);
+  EXPECT_EQ(decode_one(wrap(payload_header(0x02, 0))), ChangelogError::kBadPayload);
+  EXPECT_EQ(decode_one(wrap(payload_header(0x01, 0))), ChangelogError::kOk);
+  {
+    ChangelogDecoder dec;
+    ChangelogFrame f{};
+    size_t consumed = 0;
+    const Bytes first = frame(0x03, 1, 0, full);
+    ASSERT_EQ(dec.next(first.data(), first.size(), &consumed, &f), ChangelogError::kOk);
+    EXPECT_TRUE(f.continued);
+    EXPECT_TRUE(f.stream_start);
+  }
+
+  // After a continued frame: the same transaction, or a new stream.
+  ChangelogDecoder dec;
+  ASSERT_EQ(decode_one(&dec, frame(0x03, 1, 0, full)), ChangelogError::kOk);
+  EXPECT_EQ(decode_one(&dec, frame(0x00, 2, 0, delta)), ChangelogError::kBadPayload);  // LSN
+  EXPECT_EQ(decode_one(&dec, frame(0x00, 1, 1, delta)), ChangelogError::kBadPayload);  // origin
+  Bytes other_time = payload_header(0x00, 1);
+  other_time[9] = 1;
+  other_time.insert(other_time.end(), delta.begin(), delta.end());
+  EXPECT_EQ(decode_one(&dec, wrap(other_time)), ChangelogError::kBadPayload);
+  EXPECT_EQ(decode_one(&dec, frame(0x02, 1, 0, delta)), ChangelogError::kOk);
+  EXPECT_EQ(decode_one(&dec, frame(0x02, 2, 0, delta)), ChangelogError::kBadPayload);
+  EXPECT_EQ(decode_one(&dec, frame(0x00, 1, 0, delta)), ChangelogError::kOk);  // the last
+  EXPECT_EQ(decode_one(&dec, frame(0x02, 2, 0, delta)), ChangelogError::kOk);  // another one
+  // A new stream may start inside a transaction (the consumer drops it); a
+  // stream start that fails keeps the transaction open.
+  EXPECT_EQ(decode_one(&dec, frame(0x01, 3, 0, delta)), ChangelogError::kUnknownReference);
+  EXPECT_EQ(decode_one(&dec, frame(0x00, 3, 0, delta)), ChangelogError::kBadPayload);
+  EXPECT_EQ(decode_one(&dec, frame(0x01, 3, 0, full)), ChangelogError::kOk);
+  EXPECT_EQ(decode_one(&dec, frame(0x00, 4, 0, delta)), ChangelogError::kOk);
+  // A transaction of one frame and the end of a continued one without readings.
+  ASSERT_EQ(decode_one(&dec, frame(0x02, 5, 0, delta)), ChangelogError::kOk);
+  Bytes end = payload_header(0x00, 0);
+  end[1] = 5;
+  EXPECT_EQ(decode_one(&dec, wrap(end)), ChangelogError::kOk);
+  EXPECT_EQ(decode_one(&dec, frame(0x00, 6, 0, delta)), ChangelogError::kOk);
 }
 
 TEST(ChangelogDecode, FailedFramesLeaveStateUnchanged) {
@@ -1004,6 +1228,37 @@ TEST(ChangelogCorpus, DISABLED_WriteSeeds) {
       stream.push_back('\n');
     }
     write_file(std::string(dir) + "/repeated_keys.bin", stream);
+  }
+  {
+    // Session A stops inside transaction 0x3000100 after its first frame;
+    // session B resends it whole (three frames), then a transaction whose
+    // last frame has no readings, then a plain one. split_unfinished.bin is
+    // session A alone.
+    const auto frame = [](ChangelogEncoder* enc, Bytes* out, uint64_t lsn, int64_t us,
+                          const std::vector<int>& keys, bool more) {
+      enc->begin(lsn, us, 0);
+      for (int k : keys) {
+        enc->add("public.readings", std::string_view("s" + std::to_string(k)), 20.0 + 0.01 * k,
+                 hlc_make(kMs + static_cast<uint64_t>(lsn & 0xFFFF), static_cast<uint16_t>(k)),
+                 "eu-west", k % 2 ? "gw-1" : "", 50);
+      }
+      const Bytes& f = enc->finish(more);
+      out->insert(out->end(), f.begin(), f.end());
+      out->push_back('\n');
+    };
+    ChangelogEncoder a;
+    Bytes stream;
+    frame(&a, &stream, 0x3000000, kCommitUs, {1, 2}, false);
+    frame(&a, &stream, 0x3000100, kCommitUs + 1000, {3, 4}, true);
+    write_file(std::string(dir) + "/split_unfinished.bin", stream);
+    ChangelogEncoder b;
+    frame(&b, &stream, 0x3000100, kCommitUs + 1000, {3, 4}, true);
+    frame(&b, &stream, 0x3000100, kCommitUs + 1000, {5}, true);
+    frame(&b, &stream, 0x3000100, kCommitUs + 1000, {6, 1}, false);
+    frame(&b, &stream, 0x3000200, kCommitUs + 2000, {2}, true);
+    frame(&b, &stream, 0x3000200, kCommitUs + 2000, {}, false);
+    frame(&b, &stream, 0x3000300, kCommitUs + 3000, {3}, false);
+    write_file(std::string(dir) + "/split_resent.bin", stream);
   }
 }
 
