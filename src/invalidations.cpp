@@ -63,6 +63,7 @@ struct RingSlot {
 struct WorkerSlot {
   Oid db;
   bool registered;  // a worker was started (it clears this when it exits)
+  int pid;          // the worker that owns the slot, once running
   Latch *latch;     // set once the worker runs
 };
 
@@ -145,8 +146,9 @@ void forget_worker(int, Datum) {
   if (my_worker < 0 || shared == nullptr) return;
   LWLockAcquire(shared->lock, LW_EXCLUSIVE);
   // Only if the slot is still ours (after an idle exit a successor may have it).
-  if (shared->workers[my_worker].latch == MyLatch) {
+  if (shared->workers[my_worker].pid == MyProcPid) {
     shared->workers[my_worker].registered = false;
+    shared->workers[my_worker].pid = 0;
     shared->workers[my_worker].latch = nullptr;
   }
   LWLockRelease(shared->lock);
@@ -191,7 +193,7 @@ void invalidations_shmem_init(void *memory, bool found) {
       (now + static_cast<int64>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY) / 1000);
   shared->first_seq = (ms << 16) + 1;
   pg_atomic_init_u64(&shared->next_seq, shared->first_seq);
-  for (WorkerSlot &worker : shared->workers) worker = WorkerSlot{InvalidOid, false, nullptr};
+  for (WorkerSlot &worker : shared->workers) worker = WorkerSlot{InvalidOid, false, 0, nullptr};
   for (DrainPosition &position : shared->positions) position = DrainPosition{InvalidOid, 0};
   for (auto *counter : {&shared->appended, &shared->sent_messages, &shared->sent_keys,
                         &shared->sent_bytes, &shared->coalesced, &shared->lost, &shared->failures})
@@ -251,7 +253,7 @@ void start_worker_if_missing() {
     snprintf(worker.bgw_name, BGW_MAXLEN, "edgestate invalidations for database %u", MyDatabaseId);
     snprintf(worker.bgw_type, BGW_MAXLEN, "edgestate invalidations");
     worker.bgw_main_arg = Int32GetDatum(free_slot);
-    shared->workers[free_slot] = WorkerSlot{MyDatabaseId, true, nullptr};
+    shared->workers[free_slot] = WorkerSlot{MyDatabaseId, true, 0, nullptr};
     if (!RegisterDynamicBackgroundWorker(&worker, nullptr)) {
       shared->workers[free_slot].registered = false;
       ereport(WARNING, (errmsg("edgestate: could not start the invalidation worker"),
@@ -419,10 +421,29 @@ void edgestate_invalidation_worker_main(Datum arg) {
   pqsignal(SIGHUP, SignalHandlerForConfigReload);
   pqsignal(SIGTERM, die);
   BackgroundWorkerUnblockSignals();
+  // Claim the slot. A worker the postmaster restarts after its predecessor
+  // died may find the slot emptied by a server crash (no database: exit, the
+  // next writer starts one) or already taken by a worker a writer started
+  // meanwhile (exit: one worker per database).
   Oid db;
   LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-  db = shared->workers[my_worker].db;
-  shared->workers[my_worker].registered = true;
+  WorkerSlot &slot = shared->workers[my_worker];
+  db = slot.db;
+  bool taken = slot.pid != 0 && slot.pid != MyProcPid && kill(slot.pid, 0) == 0;
+  if (db == InvalidOid || taken) {
+    LWLockRelease(shared->lock);
+    proc_exit(0);
+  }
+  for (const WorkerSlot &other : shared->workers)
+    if (&other != &slot && other.db == db && other.registered && other.pid != 0 &&
+        kill(other.pid, 0) == 0)
+      taken = true;
+  if (taken) {
+    LWLockRelease(shared->lock);
+    proc_exit(0);
+  }
+  slot.registered = true;
+  slot.pid = MyProcPid;
   LWLockRelease(shared->lock);
   before_shmem_exit(forget_worker, 0);
   BackgroundWorkerInitializeConnectionByOid(db, InvalidOid, 0);
@@ -477,6 +498,7 @@ void edgestate_invalidation_worker_main(Datum arg) {
       // this sees no worker and starts one; one that appended before is seen.
       LWLockAcquire(shared->lock, LW_EXCLUSIVE);
       shared->workers[my_worker].registered = false;
+      shared->workers[my_worker].pid = 0;
       shared->workers[my_worker].latch = nullptr;
       LWLockRelease(shared->lock);
       pg_memory_barrier();
