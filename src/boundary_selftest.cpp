@@ -48,7 +48,7 @@ ES_SQL_FUNCTION(es_selftest_cpp_exception) {
 ES_SQL_FUNCTION(es_selftest_bad_alloc) {
   return edgestate::cpp_entry([&] {
     Tracked alive;
-    void *huge = ::operator new(std::size_t{1} << 62);
+    void *huge = ::operator new (std::size_t{1} << 62);
     ::operator delete(huge);
     return Int64GetDatum(0);
   });

@@ -163,7 +163,8 @@ void record_in_local_sketch(const LocalKey &key, int64_t delay_us) {
   }
   bool found = false;
   auto *entry = static_cast<LocalSketch *>(hash_search(local, &key, HASH_ENTER, &found));
-  if (!found) core::delay_sketch_init(&entry->sketch, static_cast<uint32_t>(guc_calibration_window));
+  if (!found)
+    core::delay_sketch_init(&entry->sketch, static_cast<uint32_t>(guc_calibration_window));
   core::delay_sketch_record(&entry->sketch, delay_us);
   last_local = entry;
 }
@@ -186,9 +187,9 @@ void calibration_publish() {
   if (shared == nullptr) return;
   for (int i = 0; i < direct_count; ++i) {
     const Observation &observation = direct[i];
-    int slot = find_slot(MyDatabaseId, observation.key.rel,
-                         std::string_view(observation.key.region, observation.key.region_size),
-                         true);
+    int slot =
+        find_slot(MyDatabaseId, observation.key.rel,
+                  std::string_view(observation.key.region, observation.key.region_size), true);
     if (slot < 0) continue;
     LWLockAcquire(slot_lock(slot), LW_EXCLUSIVE);
     core::delay_sketch_record(&shared->slots[slot].sketch, observation.delay_us);
@@ -334,8 +335,9 @@ ES_SQL_FUNCTION(es_hlc_observe_region) {
   require_shmem("hlc_observe()");
   uint64_t remote = DatumGetUInt64(PG_GETARG_DATUM(0));
   std::string_view region = text_view(PG_GETARG_TEXT_PP(1));
-  int64_t skew_us = (static_cast<int64_t>(core::hlc_physical(remote)) -
-                     static_cast<int64_t>(wall_clock_ms())) * 1000;
+  int64_t skew_us =
+      (static_cast<int64_t>(core::hlc_physical(remote)) - static_cast<int64_t>(wall_clock_ms())) *
+      1000;
   int slot = find_slot(0, InvalidOid, region, true);
   if (slot >= 0) {
     LWLockAcquire(slot_lock(slot), LW_EXCLUSIVE);

@@ -112,7 +112,8 @@ List *parse_table_list(const char *value) {
       appendStringInfoChar(&name, '.');
       ++p;
     }
-    if (parts != 2) bad_option("tables", value, "Qualify each table with its schema, as in public.readings.");
+    if (parts != 2)
+      bad_option("tables", value, "Qualify each table with its schema, as in public.readings.");
     tables = lappend(tables, name.data);
     while (*p == ' ' || *p == '\t') ++p;
     if (*p == '\0') return tables;
@@ -228,8 +229,8 @@ void plugin_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation 
   HeapTuple tuple = &change->data.tp.newtuple->tuple;
   Datum values[6];
   bool nulls[6];
-  AttrNumber attnums[6] = {columns->key, columns->value, columns->ts, columns->region,
-                           columns->device, columns->skew_bound};
+  AttrNumber attnums[6] = {columns->key,    columns->value,  columns->ts,
+                           columns->region, columns->device, columns->skew_bound};
   for (int i = 0; i < 6; ++i) {
     nulls[i] = attnums[i] == InvalidAttrNumber;
     values[i] = nulls[i] ? Datum(0) : heap_getattr(tuple, attnums[i], desc, &nulls[i]);
@@ -238,15 +239,15 @@ void plugin_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation 
   uint32_t skew_ms = static_cast<uint32_t>(edgestate::guc_default_skew_bound_ms);
   if (!nulls[5]) {
     const Interval *bound = DatumGetIntervalP(values[5]);
-    skew_ms = static_cast<uint32_t>(
-        (bound->time + static_cast<int64>(bound->day) * USECS_PER_DAY) / 1000);
+    skew_ms = static_cast<uint32_t>((bound->time + static_cast<int64>(bound->day) * USECS_PER_DAY) /
+                                    1000);
   }
   std::string_view region = text_of(values[3]);
   std::string_view device = nulls[4] ? std::string_view() : text_of(values[4]);
   std::string_view key_text = columns->key_is_text ? text_of(values[0]) : std::string_view();
-  int64 key_number = columns->key_is_text ? 0
+  int64 key_number = columns->key_is_text           ? 0
                      : columns->key_type == INT8OID ? DatumGetInt64(values[0])
-                                                     : DatumGetInt32(values[0]);
+                                                    : DatumGetInt32(values[0]);
   double value = core::canonical_value(DatumGetFloat8(values[1]));
   uint64_t ts = DatumGetUInt64(values[2]);
   char *json_line = nullptr;
@@ -260,8 +261,8 @@ void plugin_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation 
       state->encoder->add(table, key, value, ts, region, device, skew_ms);
       return Datum(0);
     }
-    core::ChangelogFrame frame{false, txn->final_lsn, unix_us(txn->xact_time.commit_time),
-                               txn->origin_id, {}};
+    core::ChangelogFrame frame{
+        false, txn->final_lsn, unix_us(txn->xact_time.commit_time), txn->origin_id, {}};
     core::ChangelogReading reading;
     reading.table = table;
     if (columns->key_is_text)
@@ -333,9 +334,12 @@ void emit_frame(LogicalDecodingContext *ctx, PluginState *state, bool more_frame
 bool plugin_filter_by_origin(LogicalDecodingContext *ctx, RepOriginId origin) {
   auto *state = static_cast<PluginState *>(ctx->output_plugin_private);
   switch (state->origin_mode) {
-    case OriginMode::kAny: return false;
-    case OriginMode::kLocal: return origin != InvalidRepOriginId;
-    case OriginMode::kSkip: return list_member_int(state->skipped_origins, origin);
+    case OriginMode::kAny:
+      return false;
+    case OriginMode::kLocal:
+      return origin != InvalidRepOriginId;
+    case OriginMode::kSkip:
+      return list_member_int(state->skipped_origins, origin);
   }
   return false;
 }

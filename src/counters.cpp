@@ -21,13 +21,20 @@ SharedCounters *shared_counters = nullptr;
 
 const char *counter_name(Counter counter) {
   switch (counter) {
-    case Counter::kClockOffsetRejected: return "clock_offset_rejected";
-    case Counter::kClockBorrowed: return "clock_borrowed";
-    case Counter::kCandidatesDropped: return "candidates_dropped";
-    case Counter::kConflictsResolved: return "conflicts_resolved";
-    case Counter::kChangelogReadings: return "changelog_readings";
-    case Counter::kChangelogBytes: return "changelog_bytes";
-    case Counter::kCount: break;
+    case Counter::kClockOffsetRejected:
+      return "clock_offset_rejected";
+    case Counter::kClockBorrowed:
+      return "clock_borrowed";
+    case Counter::kCandidatesDropped:
+      return "candidates_dropped";
+    case Counter::kConflictsResolved:
+      return "conflicts_resolved";
+    case Counter::kChangelogReadings:
+      return "changelog_readings";
+    case Counter::kChangelogBytes:
+      return "changelog_bytes";
+    case Counter::kCount:
+      break;
   }
   return "unknown";
 }

@@ -37,9 +37,10 @@ class PgError final : public std::exception {
 // An error raised by our own C++ code, with the SQLSTATE the client sees.
 class SqlError final : public std::runtime_error {
  public:
-  SqlError(int sqlstate, const std::string &message, std::string detail = {},
-           std::string hint = {})
-      : std::runtime_error(message), sqlstate_(sqlstate), detail_(std::move(detail)),
+  SqlError(int sqlstate, const std::string &message, std::string detail = {}, std::string hint = {})
+      : std::runtime_error(message),
+        sqlstate_(sqlstate),
+        detail_(std::move(detail)),
         hint_(std::move(hint)) {}
   int sqlstate() const noexcept { return sqlstate_; }
   const std::string &detail() const noexcept { return detail_; }
@@ -96,8 +97,7 @@ Datum cpp_entry(Body &&body) noexcept {
     boundary_detail::copy_text(pending.message, sizeof pending.message, e.what());
   } catch (...) {
     pending.sqlstate = ERRCODE_INTERNAL_ERROR;
-    boundary_detail::copy_text(pending.message, sizeof pending.message,
-                               "unknown C++ exception");
+    boundary_detail::copy_text(pending.message, sizeof pending.message, "unknown C++ exception");
   }
   // Every C++ object of the body is destroyed here; raising is safe.
   boundary_detail::raise(pending);
@@ -143,14 +143,15 @@ inline char *to_cstring(const std::string &value) {
   return pg_call([&] { return pnstrdup(value.data(), value.size()); });
 }
 inline text *to_text(const std::string &value) {
-  return pg_call([&] { return cstring_to_text_with_len(value.data(), static_cast<int>(value.size())); });
+  return pg_call(
+      [&] { return cstring_to_text_with_len(value.data(), static_cast<int>(value.size())); });
 }
 
 }  // namespace edgestate
 
 // Defines an SQL-callable function with C linkage.
-#define ES_SQL_FUNCTION(name)   \
-  extern "C" {                  \
-  PG_FUNCTION_INFO_V1(name);    \
-  }                             \
+#define ES_SQL_FUNCTION(name) \
+  extern "C" {                \
+  PG_FUNCTION_INFO_V1(name);  \
+  }                           \
   extern "C" Datum name(PG_FUNCTION_ARGS)

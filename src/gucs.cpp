@@ -40,8 +40,7 @@ void define_gucs() {
       &guc_max_clock_offset_ms, 500, 0, 3'600'000, PGC_SUSET, GUC_UNIT_MS, nullptr, nullptr,
       nullptr);
   DefineCustomIntVariable(
-      "edgestate.default_skew_bound",
-      "Skew bound of a reading whose region states none.",
+      "edgestate.default_skew_bound", "Skew bound of a reading whose region states none.",
       "Readings of other origins within the larger of two skew bounds are kept as conflict "
       "candidates.",
       &guc_default_skew_bound_ms, 50, 0, static_cast<int>(core::kMaxSkewMs), PGC_USERSET,
@@ -59,43 +58,42 @@ void define_gucs() {
       &guc_invalidations, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
   DefineCustomStringVariable(
       "edgestate.channel_prefix", "Prefix of the LISTEN/NOTIFY channels of invalidations.",
-      "edgestate.channel(region) gives the full channel name.", &guc_channel_prefix,
-      "edgestate_", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
-  DefineCustomIntVariable(
-      "edgestate.invalidation_max_batch", "Most invalidations the worker sends in one batch.",
-      nullptr, &guc_invalidation_max_batch, 10'000, 1, 1'000'000, PGC_SIGHUP, 0, nullptr,
-      nullptr, nullptr);
+      "edgestate.channel(region) gives the full channel name.", &guc_channel_prefix, "edgestate_",
+      PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("edgestate.invalidation_max_batch",
+                          "Most invalidations the worker sends in one batch.", nullptr,
+                          &guc_invalidation_max_batch, 10'000, 1, 1'000'000, PGC_SIGHUP, 0, nullptr,
+                          nullptr, nullptr);
   DefineCustomIntVariable(
       "edgestate.invalidation_batch_window",
       "How long a busy invalidation worker lets changes accumulate before its next batch.",
-      "An idle worker sends at once.", &guc_invalidation_batch_window_ms, 2, 0, 1'000,
-      PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+      "An idle worker sends at once.", &guc_invalidation_batch_window_ms, 2, 0, 1'000, PGC_SIGHUP,
+      GUC_UNIT_MS, nullptr, nullptr, nullptr);
   // Server-start settings can only be defined while preloading; without
   // preloading there is no latest index or ring to size.
   if (process_shared_preload_libraries_in_progress)
-    DefineCustomIntVariable(
-        "edgestate.invalidation_ring_size",
-        "Invalidations the shared ring keeps for clients that catch up.",
-        "A client further behind is told to resync in full.", &guc_invalidation_ring_size,
-        16'384, 64, 1 << 24, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("edgestate.invalidation_ring_size",
+                            "Invalidations the shared ring keeps for clients that catch up.",
+                            "A client further behind is told to resync in full.",
+                            &guc_invalidation_ring_size, 16'384, 64, 1 << 24, PGC_POSTMASTER, 0,
+                            nullptr, nullptr, nullptr);
   if (process_shared_preload_libraries_in_progress)
     DefineCustomIntVariable(
-      "edgestate.latest_max_keys",
-      "How many keys the shared-memory latest index holds, across all sensorstate tables.",
-      "About 128 bytes of shared memory per key; beyond it the index evicts and refills from "
-      "the tables.",
-      &guc_latest_max_keys, 262'144, 1'024, 1 << 28, PGC_POSTMASTER, 0, nullptr, nullptr,
-      nullptr);
-  DefineCustomIntVariable(
-      "edgestate.freshness_bound",
-      "Age beyond which edgestate.latest() reports a value as not fresh.", nullptr,
-      &guc_freshness_bound_ms, 300'000, 0, INT_MAX, PGC_USERSET, GUC_UNIT_MS, nullptr, nullptr,
-      nullptr);
-  DefineCustomStringVariable(
-      "edgestate.freshness_bounds",
-      "Per-region freshness bounds, overriding edgestate.freshness_bound.",
-      "A list of region=duration, as in 'eu-west=10s, us-east=500ms'.", &guc_freshness_bounds,
-      "", PGC_USERSET, 0, check_freshness_bounds, assign_freshness_bounds, nullptr);
+        "edgestate.latest_max_keys",
+        "How many keys the shared-memory latest index holds, across all sensorstate tables.",
+        "About 128 bytes of shared memory per key; beyond it the index evicts and refills from "
+        "the tables.",
+        &guc_latest_max_keys, 262'144, 1'024, 1 << 28, PGC_POSTMASTER, 0, nullptr, nullptr,
+        nullptr);
+  DefineCustomIntVariable("edgestate.freshness_bound",
+                          "Age beyond which edgestate.latest() reports a value as not fresh.",
+                          nullptr, &guc_freshness_bound_ms, 300'000, 0, INT_MAX, PGC_USERSET,
+                          GUC_UNIT_MS, nullptr, nullptr, nullptr);
+  DefineCustomStringVariable("edgestate.freshness_bounds",
+                             "Per-region freshness bounds, overriding edgestate.freshness_bound.",
+                             "A list of region=duration, as in 'eu-west=10s, us-east=500ms'.",
+                             &guc_freshness_bounds, "", PGC_USERSET, 0, check_freshness_bounds,
+                             assign_freshness_bounds, nullptr);
   DefineCustomRealVariable(
       "edgestate.window_confidence",
       "Probability with which a window shown at the recommended lateness is final.", nullptr,
@@ -107,8 +105,7 @@ void define_gucs() {
                           nullptr, &guc_max_lateness_ms, 3'600'000, 0, 86'400'000, PGC_USERSET,
                           GUC_UNIT_MS, nullptr, nullptr, nullptr);
   DefineCustomIntVariable(
-      "edgestate.calibration_window",
-      "Observations per generation of the arrival-delay sketches.",
+      "edgestate.calibration_window", "Observations per generation of the arrival-delay sketches.",
       "Recommendations follow a change in arrival delays within two generations.",
       &guc_calibration_window, 10'000, 100, 65'535, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   MarkGUCPrefixReserved("edgestate");

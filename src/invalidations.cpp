@@ -163,7 +163,8 @@ std::string channel_name(std::string_view region) {
   std::string reduced;
   for (unsigned char c : region) {
     if (c >= 'A' && c <= 'Z') c = static_cast<unsigned char>(c - 'A' + 'a');
-    reduced.push_back((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ? static_cast<char>(c) : '_');
+    reduced.push_back((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ? static_cast<char>(c)
+                                                                       : '_');
   }
   char hash[16];
   snprintf(hash, sizeof hash, "_%08x",
@@ -201,8 +202,8 @@ void invalidations_shmem_init(void *memory, bool found) {
   for (uint32 i = 0; i < shared->ring_size; ++i) pg_atomic_init_u64(&shared->slots[i].seq, 0);
 }
 
-void invalidation_append(Oid relid, std::string_view region, std::string_view key,
-                         bool key_is_text, int64_t commit_us) {
+void invalidation_append(Oid relid, std::string_view region, std::string_view key, bool key_is_text,
+                         int64_t commit_us) {
   if (shared == nullptr || !guc_invalidations || region.size() > kSlotRegionBytes ||
       key.size() > kSlotKeyBytes)
     return;
@@ -303,8 +304,9 @@ struct Group {
 // inside a transaction; NOTIFY's own errors arrive as PgError.
 void notify_group(const std::string &channel, const std::string &table, const Group &group) {
   std::vector<std::string> too_long;
-  for (const std::string &payload : core::format_invalidation_payloads(
-           group.first_seq, group.last_seq, table, group.keys, core::kMaxNotifyPayload, &too_long)) {
+  for (const std::string &payload :
+       core::format_invalidation_payloads(group.first_seq, group.last_seq, table, group.keys,
+                                          core::kMaxNotifyPayload, &too_long)) {
     pg_call([&] { Async_Notify(channel.c_str(), payload.c_str()); });
     pg_atomic_fetch_add_u64(&shared->sent_messages, 1);
     pg_atomic_fetch_add_u64(&shared->sent_bytes, payload.size());
@@ -396,8 +398,9 @@ bool drain(uint64 *position) {
   for (auto &[where, group] : groups) {
     char *table = pg_call([&] {
       char *name = get_rel_name(where.second);
-      return name == nullptr ? nullptr
-                             : psprintf("%s.%s", get_namespace_name(get_rel_namespace(where.second)), name);
+      return name == nullptr
+                 ? nullptr
+                 : psprintf("%s.%s", get_namespace_name(get_rel_namespace(where.second)), name);
     });
     if (table == nullptr) continue;  // dropped meanwhile
     notify_group(channel_name(where.first), table, group);
@@ -480,8 +483,8 @@ void edgestate_invalidation_worker_main(Datum arg) {
       AbortCurrentTransaction();
       pg_atomic_fetch_add_u64(&shared->failures, 1);
       backoff_ms = backoff_ms == 0 ? 100 : std::min(backoff_ms * 2, 5000);
-      (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, backoff_ms,
-                       PG_WAIT_EXTENSION);
+      (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, backoff_ms,
+                      PG_WAIT_EXTENSION);
       ResetLatch(MyLatch);
       continue;
     }
@@ -514,8 +517,8 @@ void edgestate_invalidation_worker_main(Datum arg) {
     // its slot), wait a millisecond rather than spin.
     long timeout_ms = position <= head() ? (sent ? 0 : 1) : 1000;
     if (timeout_ms == 0) continue;
-    (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms,
-                     PG_WAIT_EXTENSION);
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms,
+                    PG_WAIT_EXTENSION);
     ResetLatch(MyLatch);
   }
 }
@@ -524,8 +527,8 @@ void edgestate_invalidation_worker_main(Datum arg) {
 ES_SQL_FUNCTION(es_channel) {
   text *region = PG_GETARG_TEXT_PP(0);
   return cpp_entry([&] {
-    return PointerGetDatum(to_text(
-        channel_name(std::string_view(VARDATA_ANY(region), VARSIZE_ANY_EXHDR(region)))));
+    return PointerGetDatum(
+        to_text(channel_name(std::string_view(VARDATA_ANY(region), VARSIZE_ANY_EXHDR(region)))));
   });
 }
 
@@ -542,8 +545,12 @@ ES_SQL_FUNCTION(es_invalidations_since) {
   auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
   uint64 newest = head();
   auto resync = [&]() {
-    Datum values[6] = {Int64GetDatum(static_cast<int64>(newest)), Datum(0), Datum(0), Datum(0),
-                       BoolGetDatum(true), Datum(0)};
+    Datum values[6] = {Int64GetDatum(static_cast<int64>(newest)),
+                       Datum(0),
+                       Datum(0),
+                       Datum(0),
+                       BoolGetDatum(true),
+                       Datum(0)};
     bool nulls[6] = {false, true, true, true, false, true};
     tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
   };
@@ -585,8 +592,9 @@ ES_SQL_FUNCTION(es_invalidations_since) {
       values[3] = CStringGetTextDatum(psprintf(INT64_FORMAT, static_cast<int64>(bits)));
     }
     values[4] = BoolGetDatum(false);
-    values[5] = TimestampTzGetDatum(
-        copy.commit_us - static_cast<int64>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
+    values[5] = TimestampTzGetDatum(copy.commit_us -
+                                    static_cast<int64>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) *
+                                        USECS_PER_DAY);
     tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
   }
   return Datum(0);
@@ -598,14 +606,13 @@ ES_SQL_FUNCTION(es_invalidation_stats) {
   TupleDesc desc;
   if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
     elog(ERROR, "return type must be a row type");
-  Datum values[7] = {
-      Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&shared->appended))),
-      Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&shared->sent_messages))),
-      Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&shared->sent_keys))),
-      Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&shared->sent_bytes))),
-      Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&shared->coalesced))),
-      Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&shared->lost))),
-      Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&shared->failures)))};
+  Datum values[7] = {Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&shared->appended))),
+                     Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&shared->sent_messages))),
+                     Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&shared->sent_keys))),
+                     Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&shared->sent_bytes))),
+                     Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&shared->coalesced))),
+                     Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&shared->lost))),
+                     Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&shared->failures)))};
   bool nulls[7] = {};
   PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }

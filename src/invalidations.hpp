@@ -21,8 +21,8 @@ void invalidations_shmem_init(void *memory, bool found);
 
 // A key whose latest value changed, from a committed transaction. Never
 // raises an error.
-void invalidation_append(Oid relid, std::string_view region, std::string_view key,
-                         bool key_is_text, int64_t commit_us);
+void invalidation_append(Oid relid, std::string_view region, std::string_view key, bool key_is_text,
+                         int64_t commit_us);
 // Wakes this database's worker once a commit appended something.
 void invalidation_wake();
 // Makes sure this database has a worker (called while a writer inserts).

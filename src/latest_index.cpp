@@ -136,8 +136,8 @@ void note_eviction(const core::MergeOutcome &outcome) {
 XLogRecPtr clean_shutdown_checkpoint() {
   bool crc_ok = false;
   ControlFileData *control = get_controlfile(DataDir, &crc_ok);
-  XLogRecPtr checkpoint = (crc_ok && control->state == DB_SHUTDOWNED) ? control->checkPoint
-                                                                      : InvalidXLogRecPtr;
+  XLogRecPtr checkpoint =
+      (crc_ok && control->state == DB_SHUTDOWNED) ? control->checkPoint : InvalidXLogRecPtr;
   pfree(control);
   return checkpoint;
 }
@@ -150,10 +150,9 @@ void restore_snapshot() {
   int relations = 0;
   XLogRecPtr current = clean_shutdown_checkpoint();
   bool ok = fread(&magic, sizeof magic, 1, file) == 1 && magic == kSnapshotMagic &&
-            fread(&checkpoint, sizeof checkpoint, 1, file) == 1 &&
-            current != InvalidXLogRecPtr && checkpoint == current &&
-            fread(&relations, sizeof relations, 1, file) == 1 && relations >= 0 &&
-            relations <= kMaxRelations;
+            fread(&checkpoint, sizeof checkpoint, 1, file) == 1 && current != InvalidXLogRecPtr &&
+            checkpoint == current && fread(&relations, sizeof relations, 1, file) == 1 &&
+            relations >= 0 && relations <= kMaxRelations;
   for (int i = 0; ok && i < relations; ++i) {
     RelationMeta meta;
     ok = fread(&meta, sizeof meta, 1, file) == 1;
@@ -304,8 +303,8 @@ bool latest_relation_complete(uint32_t db, uint32_t rel) {
 RelationVersion latest_relation_version(uint32_t db, uint32_t rel) {
   LWLockAcquire(shared->meta_lock, LW_EXCLUSIVE);
   RelationMeta *meta = find_meta(db, rel, true);
-  RelationVersion version = meta != nullptr ? RelationVersion{meta->epoch, meta->resets}
-                                            : RelationVersion{0, 0};
+  RelationVersion version =
+      meta != nullptr ? RelationVersion{meta->epoch, meta->resets} : RelationVersion{0, 0};
   LWLockRelease(shared->meta_lock);
   return version;
 }
@@ -397,9 +396,8 @@ core::MergeOutcome latest_merge(const core::LatestKey &key, const core::StateVie
   bool complete = check.complete;
   if (complete && pg_atomic_read_u64(&shared->invalidations) != check.invalidations)
     complete = latest_relation_complete(key.db, key.rel);
-  core::MergeOutcome outcome = table->merge(hash, key, state,
-                                            static_cast<size_t>(guc_max_candidates), arrival_us,
-                                            !complete);
+  core::MergeOutcome outcome = table->merge(
+      hash, key, state, static_cast<size_t>(guc_max_candidates), arrival_us, !complete);
   note_eviction(outcome);
   LWLockRelease(lock);
   if (!outcome.stored) latest_mark_incomplete(key.db, key.rel);
@@ -415,9 +413,8 @@ bool latest_find(const core::LatestKey &key, core::LatestEntry *out) {
   return found;
 }
 
-bool latest_complete(const core::LatestKey &key, const core::StateView &loaded,
-                     uint32_t generation, const RelationVersion &version, int64_t arrival_us,
-                     core::LatestEntry *out) {
+bool latest_complete(const core::LatestKey &key, const core::StateView &loaded, uint32_t generation,
+                     const RelationVersion &version, int64_t arrival_us, core::LatestEntry *out) {
   uint64_t hash = core::latest_key_hash(key);
   LWLock *lock = partition_lock(hash);
   LWLockAcquire(shared->meta_lock, LW_EXCLUSIVE);
@@ -432,8 +429,8 @@ bool latest_complete(const core::LatestKey &key, const core::StateView &loaded,
   // While a prepared transaction that wrote the relation is pending, what was
   // loaded may lack its rows: merge, but leave the entry partial.
   core::MergeOutcome outcome =
-      blocked ? table->merge(hash, key, loaded, static_cast<size_t>(guc_max_candidates),
-                             arrival_us, true)
+      blocked ? table->merge(hash, key, loaded, static_cast<size_t>(guc_max_candidates), arrival_us,
+                             true)
               : table->complete(hash, key, loaded, static_cast<size_t>(guc_max_candidates),
                                 arrival_us, generation);
   bool found = outcome.stored && table->find(hash, key, out);

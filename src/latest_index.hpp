@@ -82,13 +82,11 @@ bool latest_find(const core::LatestKey &key, core::LatestEntry *out);
 // entry is still generation `generation` (0: whatever is there now), and
 // copies the resulting entry to *out. False, storing nothing, when the state
 // cannot be stored or the relation was reset since `version`.
-bool latest_complete(const core::LatestKey &key, const core::StateView &loaded,
-                     uint32_t generation, const RelationVersion &version, int64_t arrival_us,
-                     core::LatestEntry *out);
+bool latest_complete(const core::LatestKey &key, const core::StateView &loaded, uint32_t generation,
+                     const RelationVersion &version, int64_t arrival_us, core::LatestEntry *out);
 
 // Visits every entry of a relation, partition by partition, under shared locks.
 void latest_for_each(uint32_t db, uint32_t rel, void (*visit)(const core::LatestEntry &, void *),
                      void *context);
-
 
 }  // namespace edgestate

@@ -70,8 +70,8 @@ std::string_view key_bytes(const SensorstateColumns &columns, Datum datum, char 
     text *value = DatumGetTextPP(datum);
     return {VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value)};
   }
-  int64 number = columns.key_type == INT8OID ? DatumGetInt64(datum)
-                                             : static_cast<int64>(DatumGetInt32(datum));
+  int64 number =
+      columns.key_type == INT8OID ? DatumGetInt64(datum) : static_cast<int64>(DatumGetInt32(datum));
   uint64 bits = static_cast<uint64>(number);
   for (int i = 7; i >= 0; --i, bits >>= 8) buffer[i] = static_cast<char>(bits & 0xFF);
   return {buffer, 8};
@@ -81,10 +81,11 @@ void emit(const ReadContext &context, std::string_view key, const uint8_t *state
           size_t state_size, uint64_t version, int64_t arrival_us) {
   core::StateView state;
   if (core::decode_state(state_bytes, state_size, &state) != core::DecodeStatus::kOk)
-    ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("corrupted state in the latest index")));
+    ereport(ERROR,
+            (errcode(ERRCODE_DATA_CORRUPTED), errmsg("corrupted state in the latest index")));
   const core::Reading &winner = state.winner();
-  TimestampTz reading_time = unix_us_to_timestamptz(
-      static_cast<int64_t>(core::hlc_physical(winner.hlc)) * 1000);
+  TimestampTz reading_time =
+      unix_us_to_timestamptz(static_cast<int64_t>(core::hlc_physical(winner.hlc)) * 1000);
   Interval *age = static_cast<Interval *>(palloc0(sizeof(Interval)));
   age->time = context.now - reading_time;
   bytea *state_datum = static_cast<bytea *>(palloc(VARHDRSZ + state_size));
@@ -271,8 +272,8 @@ ES_SQL_FUNCTION(es_purge) {
   Oid relid = PG_GETARG_OID(0);
   Interval *older_than = PG_GETARG_INTERVAL_P(1);
   if (older_than->time < 0 || older_than->day < 0 || older_than->month < 0)
-    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                    errmsg("older_than must not be negative")));
+    ereport(ERROR,
+            (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("older_than must not be negative")));
   // SHARE ROW EXCLUSIVE: writers wait for the purge, so no transaction that
   // committed rows the purge deletes is still publishing them to the index
   // when the purge resets it.
@@ -284,9 +285,10 @@ ES_SQL_FUNCTION(es_purge) {
   SensorstateColumnNames names = sensorstate_column_names(rel, *columns);
   StringInfoData query;
   initStringInfo(&query);
-  appendStringInfo(&query, "DELETE FROM ONLY %s.%s WHERE %s OPERATOR(edgestate.<) edgestate.hlc(now() - $1)",
-                   quote_identifier(get_namespace_name(RelationGetNamespace(rel))),
-                   quote_identifier(RelationGetRelationName(rel)), names.ts);
+  appendStringInfo(
+      &query, "DELETE FROM ONLY %s.%s WHERE %s OPERATOR(edgestate.<) edgestate.hlc(now() - $1)",
+      quote_identifier(get_namespace_name(RelationGetNamespace(rel))),
+      quote_identifier(RelationGetRelationName(rel)), names.ts);
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
   Oid argtypes[1] = {INTERVALOID};
   Datum args[1] = {IntervalPGetDatum(older_than)};
@@ -364,6 +366,7 @@ ES_SQL_FUNCTION(es_sensorstate_columns) {
 ES_SQL_FUNCTION(es_freshness_bound) {
   text *region = PG_GETARG_TEXT_PP(0);
   auto *bound = static_cast<Interval *>(palloc0(sizeof(Interval)));
-  bound->time = freshness_bound_ms(std::string_view(VARDATA_ANY(region), VARSIZE_ANY_EXHDR(region))) * 1000;
+  bound->time =
+      freshness_bound_ms(std::string_view(VARDATA_ANY(region), VARSIZE_ANY_EXHDR(region))) * 1000;
   PG_RETURN_INTERVAL_P(bound);
 }

@@ -86,8 +86,8 @@ HTAB *pending_table() {
     ctl.keysize = sizeof(PendingKey);
     ctl.entrysize = sizeof(PendingEntry);
     ctl.hcxt = TopMemoryContext;
-    pending = hash_create("edgestate pending readings", 64, &ctl,
-                          HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    pending =
+        hash_create("edgestate pending readings", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
   }
   return pending;
 }
@@ -139,7 +139,8 @@ void add_pending(Oid relid, SubTransactionId subxid, const char *key, size_t key
   lookup.key_hash = hash_bytes_extended(reinterpret_cast<const unsigned char *>(key),
                                         static_cast<int>(key_size), 0);
   bool found = false;
-  auto *entry = static_cast<PendingEntry *>(hash_search(pending_table(), &lookup, HASH_ENTER, &found));
+  auto *entry =
+      static_cast<PendingEntry *>(hash_search(pending_table(), &lookup, HASH_ENTER, &found));
   if (!found) entry->items = nullptr;
   if (subxid > newest_subxid_with_pending) newest_subxid_with_pending = subxid;
   PendingItem *item = entry->items;
@@ -243,7 +244,8 @@ void apply_committed() {
       // region this transaction wrote the key for.
       for (uint8_t i = 0; i < state.count; ++i) {
         bool repeated = false;
-        for (uint8_t j = 0; j < i; ++j) repeated = repeated || state.entries[j].region == state.entries[i].region;
+        for (uint8_t j = 0; j < i; ++j)
+          repeated = repeated || state.entries[j].region == state.entries[i].region;
         if (repeated) continue;
         invalidation_append(entry->key.relid, state.entries[i].region, key.key, item->key_is_text,
                             arrival);
@@ -292,8 +294,8 @@ void on_transaction_event(XactEvent event, void *) {
 
 // A committed subtransaction hands its changes to its parent; an aborted one
 // leaves no trace.
-void on_subtransaction_event(SubXactEvent event, SubTransactionId subxid,
-                             SubTransactionId parent, void *) {
+void on_subtransaction_event(SubXactEvent event, SubTransactionId subxid, SubTransactionId parent,
+                             void *) {
   if (!has_pending() || subxid > newest_subxid_with_pending) return;
   if (event != SUBXACT_EVENT_COMMIT_SUB && event != SUBXACT_EVENT_ABORT_SUB) return;
   HASH_SEQ_STATUS scan;
@@ -312,7 +314,7 @@ void on_subtransaction_event(SubXactEvent event, SubTransactionId subxid,
   }
   ListCell *item_cell;
   ListCell *relation_cell;
-  forboth (item_cell, moved, relation_cell, moved_relations) {
+  forboth(item_cell, moved, relation_cell, moved_relations) {
     auto *item = static_cast<PendingItem *>(lfirst(item_cell));
     core::StateView state;
     decode_pending(item->state, &state);
@@ -327,9 +329,8 @@ void on_subtransaction_event(SubXactEvent event, SubTransactionId subxid,
 // Reading a row.
 
 [[noreturn]] void bad_reading(Relation rel, int sqlstate, const char *what) {
-  ereport(ERROR, (errcode(sqlstate),
-                  errmsg("invalid reading for sensorstate table \"%s\": %s",
-                         RelationGetRelationName(rel), what)));
+  ereport(ERROR, (errcode(sqlstate), errmsg("invalid reading for sensorstate table \"%s\": %s",
+                                            RelationGetRelationName(rel), what)));
   pg_unreachable();
 }
 
@@ -379,7 +380,8 @@ void capture(Relation rel, TupleTableSlot *slot, int64_t arrival_us) {
     const Interval *bound = DatumGetIntervalP(slot->tts_values[columns->skew_bound - 1]);
     int64 us = bound->time + static_cast<int64>(bound->day) * USECS_PER_DAY;
     if (bound->month != 0 || us < 0 || us / 1000 > static_cast<int64>(core::kMaxSkewMs))
-      bad_reading(rel, ERRCODE_INVALID_PARAMETER_VALUE, "skew_bound must be between 0 and 24 hours");
+      bad_reading(rel, ERRCODE_INVALID_PARAMETER_VALUE,
+                  "skew_bound must be between 0 and 24 hours");
     skew_ms = static_cast<uint32_t>(us / 1000);
   }
 
@@ -387,11 +389,12 @@ void capture(Relation rel, TupleTableSlot *slot, int64_t arrival_us) {
   core::StateView single;
   core::ReadingError error = core::state_of(reading, &single);
   if (error != core::ReadingError::kOk)
-    bad_reading(rel,
-                error == core::ReadingError::kEmptyRegion || error == core::ReadingError::kSkewOutOfRange
-                    ? ERRCODE_INVALID_PARAMETER_VALUE
-                    : ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
-                core::describe(error));
+    bad_reading(
+        rel,
+        error == core::ReadingError::kEmptyRegion || error == core::ReadingError::kSkewOutOfRange
+            ? ERRCODE_INVALID_PARAMETER_VALUE
+            : ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
+        core::describe(error));
   add_pending(RelationGetRelid(rel), GetCurrentSubTransactionId(), key.data(), key.size(),
               columns->key_is_text, single);
   ensure_invalidation_worker();
@@ -442,9 +445,8 @@ TM_Result sensorstate_tuple_delete(Relation rel, ItemPointer tid, CommandId cid,
   return heap->tuple_delete(rel, tid, cid, snapshot, crosscheck, wait, tmfd, changing_part);
 }
 
-TM_Result sensorstate_tuple_update(Relation rel, ItemPointer, TupleTableSlot *, CommandId,
-                                   Snapshot, Snapshot, bool, TM_FailureData *, LockTupleMode *,
-                                   bool *) {
+TM_Result sensorstate_tuple_update(Relation rel, ItemPointer, TupleTableSlot *, CommandId, Snapshot,
+                                   Snapshot, bool, TM_FailureData *, LockTupleMode *, bool *) {
   refuse_change(rel, "update");
 }
 
@@ -479,9 +481,8 @@ double sensorstate_index_build_range_scan(Relation table_rel, Relation index_rel
   table_rel->rd_tableam = heap;
   PG_TRY();
   {
-    tuples = heap->index_build_range_scan(table_rel, index_rel, index_info, allow_sync,
-                                          anyvisible, progress, start, count, callback, state,
-                                          scan);
+    tuples = heap->index_build_range_scan(table_rel, index_rel, index_info, allow_sync, anyvisible,
+                                          progress, start, count, callback, state, scan);
   }
   PG_FINALLY();
   { table_rel->rd_tableam = saved; }
@@ -543,8 +544,7 @@ const TableAmRoutine *build_routine() {
 // DROP TABLE: forget the relation's entries at commit.
 object_access_hook_type prev_object_access_hook = nullptr;
 
-void on_object_access(ObjectAccessType access, Oid class_id, Oid object_id, int sub_id,
-                      void *arg) {
+void on_object_access(ObjectAccessType access, Oid class_id, Oid object_id, int sub_id, void *arg) {
   if (prev_object_access_hook != nullptr)
     prev_object_access_hook(access, class_id, object_id, sub_id, arg);
   if (access != OAT_DROP || class_id != RelationRelationId || sub_id != 0) return;
@@ -574,6 +574,4 @@ void schedule_reset(Oid relid) { add_marker(relid, MarkerKind::kReset); }
 
 }  // namespace edgestate
 
-ES_SQL_FUNCTION(es_sensorstate_handler) {
-  PG_RETURN_POINTER(edgestate::build_routine());
-}
+ES_SQL_FUNCTION(es_sensorstate_handler) { PG_RETURN_POINTER(edgestate::build_routine()); }

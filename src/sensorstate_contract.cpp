@@ -86,15 +86,15 @@ Mapping read_mapping(Relation rel) {
 }
 
 [[noreturn]] void refuse(Relation rel, const char *message, const char *column) {
-  ereport(ERROR,
-          (errcode(ERRCODE_INVALID_TABLE_DEFINITION),
-           errmsg("sensorstate table \"%s\" %s \"%s\"", RelationGetRelationName(rel), message,
-                  column),
-           errhint("A sensorstate table has columns key (text or bigint), value (float8), ts "
-                   "(hlc), region (text), and optionally device (text) and skew_bound "
-                   "(interval); map other names with edgestate.configure('%s', key_column => "
-                   "'sensor_id', ...).",
-                   RelationGetRelationName(rel))));
+  ereport(
+      ERROR,
+      (errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+       errmsg("sensorstate table \"%s\" %s \"%s\"", RelationGetRelationName(rel), message, column),
+       errhint("A sensorstate table has columns key (text or bigint), value (float8), ts "
+               "(hlc), region (text), and optionally device (text) and skew_bound "
+               "(interval); map other names with edgestate.configure('%s', key_column => "
+               "'sensor_id', ...).",
+               RelationGetRelationName(rel))));
   pg_unreachable();
 }
 
@@ -115,11 +115,10 @@ Oid column_type(Relation rel, AttrNumber attnum) {
 void require_type(Relation rel, AttrNumber attnum, const char *name, bool ok,
                   const char *expected) {
   if (ok) return;
-  ereport(ERROR,
-          (errcode(ERRCODE_INVALID_TABLE_DEFINITION),
-           errmsg("column \"%s\" of sensorstate table \"%s\" must be of type %s, not %s", name,
-                  RelationGetRelationName(rel), expected,
-                  format_type_be(column_type(rel, attnum)))));
+  ereport(ERROR, (errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+                  errmsg("column \"%s\" of sensorstate table \"%s\" must be of type %s, not %s",
+                         name, RelationGetRelationName(rel), expected,
+                         format_type_be(column_type(rel, attnum)))));
 }
 
 Oid hlc_type_oid() {
@@ -184,7 +183,8 @@ void forget_columns(Oid relid) { forget_relation(0, relid); }
 // Checks a label of provider "edgestate" as SECURITY LABEL sets it: a role on
 // a column of a sensorstate table, or "ttl=<interval>" on the table.
 void check_label(const ObjectAddress *object, const char *label) {
-  if (object->classId != RelationRelationId || get_rel_relkind(object->objectId) != RELKIND_RELATION)
+  if (object->classId != RelationRelationId ||
+      get_rel_relkind(object->objectId) != RELKIND_RELATION)
     ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
                     errmsg("edgestate labels apply to sensorstate tables and their columns")));
   Relation rel = relation_open(object->objectId, AccessShareLock);
@@ -207,8 +207,9 @@ void check_label(const ObjectAddress *object, const char *label) {
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("invalid edgestate table label \"%s\"", label),
                         errhint("Use ttl=<interval>, as in 'ttl=30 days'.")));
-      Interval *ttl = DatumGetIntervalP(DirectFunctionCall3(
-          interval_in, CStringGetDatum(label + 4), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+      Interval *ttl =
+          DatumGetIntervalP(DirectFunctionCall3(interval_in, CStringGetDatum(label + 4),
+                                                ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
       if (ttl->month < 0 || ttl->day < 0 || ttl->time < 0 ||
           (ttl->month == 0 && ttl->day == 0 && ttl->time == 0))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),

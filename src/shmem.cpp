@@ -28,7 +28,8 @@ struct Segment {
 const Segment kSegments[] = {
     {"edgestate counters", counters_shmem_size, counters_shmem_init, 0},
     {kClockSegmentName, clock_shmem_size, clock_shmem_init, 1},
-    {kLatestSegmentName, latest_shmem_size, latest_shmem_init, static_cast<int>(kLatestPartitions) + 1},
+    {kLatestSegmentName, latest_shmem_size, latest_shmem_init,
+     static_cast<int>(kLatestPartitions) + 1},
     {kCalibrationSegmentName, calibration_shmem_size, calibration_shmem_init, kCalibrationLocks},
     {kInvalidationSegmentName, invalidations_shmem_size, invalidations_shmem_init, 1},
 };

@@ -38,7 +38,8 @@ void decode_or_throw(const bytea *state, core::StateView *view, int sqlstate) {
   auto status = core::decode_state(reinterpret_cast<const uint8_t *>(VARDATA_ANY(state)),
                                    VARSIZE_ANY_EXHDR(state), view);
   if (status != core::DecodeStatus::kOk)
-    throw SqlError(sqlstate, std::string("invalid edgestate.state value: ") + core::describe(status));
+    throw SqlError(sqlstate,
+                   std::string("invalid edgestate.state value: ") + core::describe(status));
 }
 
 core::StateView state_arg(FunctionCallInfo fcinfo, int n) {
@@ -80,8 +81,10 @@ uint32_t skew_bound_ms(const Interval *bound) {
 int reading_error_sqlstate(core::ReadingError error) {
   switch (error) {
     case core::ReadingError::kRegionTooLong:
-    case core::ReadingError::kDeviceTooLong: return ERRCODE_STRING_DATA_RIGHT_TRUNCATION;
-    default: return ERRCODE_INVALID_PARAMETER_VALUE;
+    case core::ReadingError::kDeviceTooLong:
+      return ERRCODE_STRING_DATA_RIGHT_TRUNCATION;
+    default:
+      return ERRCODE_INVALID_PARAMETER_VALUE;
   }
 }
 
@@ -101,7 +104,8 @@ Datum state_datum(const core::StateView &view) { return PointerGetDatum(make_sta
 // The result of merging two states, with dropped candidates counted.
 core::StateView merged(const core::StateView &a, const core::StateView &b) {
   core::StateView out;
-  size_t dropped = core::merge_states(a, b, static_cast<size_t>(edgestate::guc_max_candidates), &out);
+  size_t dropped =
+      core::merge_states(a, b, static_cast<size_t>(edgestate::guc_max_candidates), &out);
   if (dropped > 0) edgestate::counter_add(edgestate::Counter::kCandidatesDropped, dropped);
   return out;
 }
@@ -254,10 +258,12 @@ ES_SQL_FUNCTION(es_state_resolve_with) {
   Oid state_type = get_fn_expr_argtype(fcinfo->flinfo, 0);
   HeapTuple proc = SearchSysCache1(PROCOID, ObjectIdGetDatum(resolver));
   if (!HeapTupleIsValid(proc))
-    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FUNCTION), errmsg("resolver function %u does not exist", resolver)));
+    ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FUNCTION),
+                    errmsg("resolver function %u does not exist", resolver)));
   auto *form = reinterpret_cast<Form_pg_proc>(GETSTRUCT(proc));
   bool fits = form->pronargs == 1 && form->proargtypes.values[0] == state_type &&
-              form->prorettype == FLOAT8OID && form->prokind == PROKIND_FUNCTION && !form->proretset;
+              form->prorettype == FLOAT8OID && form->prokind == PROKIND_FUNCTION &&
+              !form->proretset;
   ReleaseSysCache(proc);
   if (!fits)
     ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -268,9 +274,8 @@ ES_SQL_FUNCTION(es_state_resolve_with) {
     core::StateView view;
     decode_or_throw(state, &view, ERRCODE_DATA_CORRUPTED);
     if (core::is_conflicted(view)) edgestate::counter_add(edgestate::Counter::kConflictsResolved);
-    return pg_call([&] {
-      return OidFunctionCall1Coll(resolver, InvalidOid, PointerGetDatum(state));
-    });
+    return pg_call(
+        [&] { return OidFunctionCall1Coll(resolver, InvalidOid, PointerGetDatum(state)); });
   });
 }
 
@@ -317,7 +322,7 @@ ES_SQL_FUNCTION(es_state_entries) {
     auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
     for (uint8_t i = 0; i < view.count; ++i) {
       const core::Reading &entry = view.entries[i];
-      const char *role = i == 0 ? "winner"
+      const char *role = i == 0                                           ? "winner"
                          : core::in_conflict_window(view.winner(), entry) ? "candidate"
                                                                           : "retained";
       Datum values[7];
@@ -325,8 +330,10 @@ ES_SQL_FUNCTION(es_state_entries) {
       values[0] = Float8GetDatum(entry.value);
       values[1] = UInt64GetDatum(entry.hlc);
       values[2] = name_datum(entry.region);
-      if (entry.device.empty()) nulls[3] = true;
-      else values[3] = name_datum(entry.device);
+      if (entry.device.empty())
+        nulls[3] = true;
+      else
+        values[3] = name_datum(entry.device);
       values[4] = PointerGetDatum(ms_to_interval(entry.skew_ms));
       values[5] = name_datum(role);
       values[6] = Int32GetDatum(i);

@@ -21,9 +21,9 @@ using edgestate::core::ChangelogDecoder;
 using edgestate::core::ChangelogError;
 using edgestate::core::ChangelogFrame;
 
-constexpr size_t kChunk = 64 * 1024;
+constexpr size_t kChunk = size_t{64} * 1024;
 
-void usage(FILE* out) {
+void usage(FILE *out) {
   std::fputs(
       "Usage: edgestate-decode [FILE|-]\n"
       "\n"
@@ -43,7 +43,7 @@ void usage(FILE* out) {
       out);
 }
 
-bool write_all(const std::string& text) {
+bool write_all(const std::string &text) {
   return std::fwrite(text.data(), 1, text.size(), stdout) == text.size();
 }
 
@@ -54,8 +54,8 @@ void note_discarded(uint64_t lsn) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  const char* path = "-";
+int main(int argc, char **argv) {
+  const char *path = "-";
   int files = 0;
   bool options_done = false;
   for (int i = 1; i < argc; ++i) {
@@ -93,8 +93,8 @@ int main(int argc, char** argv) {
   ChangelogDecoder decoder;
   ChangelogFrame frame{};
   std::vector<uint8_t> buffer;
-  size_t start = 0;      // first undecoded byte in buffer
-  uint64_t offset = 0;   // stream offset of buffer[0]
+  size_t start = 0;     // first undecoded byte in buffer
+  uint64_t offset = 0;  // stream offset of buffer[0]
   // The JSON lines of a transaction whose frames so far had the continued
   // flag: written when its last frame arrives, dropped when a new stream
   // starts (the new session resends the whole transaction) or the input ends.
@@ -116,7 +116,7 @@ int main(int argc, char** argv) {
         }
         // The decoder guarantees that a frame after a continued one is a
         // stream start or belongs to the same transaction.
-        for (const auto& reading : frame.readings) {
+        for (const auto &reading : frame.readings) {
           pending += edgestate::core::changelog_reading_json(frame, reading);
           pending.push_back('\n');
         }

@@ -37,7 +37,6 @@
 
 namespace {
 
-using edgestate::core::escape_invalidation_field;
 using edgestate::core::InvalidationPayload;
 using edgestate::core::parse_invalidation_payload;
 using Clock = std::chrono::steady_clock;
@@ -47,7 +46,7 @@ constexpr size_t kKeysPerQuery = 500;
 constexpr auto kMinBackoff = std::chrono::milliseconds(100);
 constexpr auto kMaxBackoff = std::chrono::milliseconds(5000);
 
-void usage(FILE* out) {
+void usage(FILE *out) {
   std::fputs(
       "Usage: edgestate-listen [--table TABLE] --region REGION [--region REGION ...]\n"
       "                        [--count N] [--timeout SECONDS] CONNINFO\n"
@@ -74,22 +73,22 @@ void usage(FILE* out) {
       out);
 }
 
-[[noreturn]] void usage_error(const std::string& message) {
+[[noreturn]] void usage_error(const std::string &message) {
   std::fprintf(stderr, "edgestate-listen: %s\n", message.c_str());
   std::fputs("Try 'edgestate-listen --help' for more information.\n", stderr);
   std::exit(2);
 }
 
-[[noreturn]] void fatal(const std::string& message) {
+[[noreturn]] void fatal(const std::string &message) {
   std::fprintf(stderr, "edgestate-listen: %s\n", message.c_str());
   std::exit(1);
 }
 
-void warn(const std::string& message) {
+void warn(const std::string &message) {
   std::fprintf(stderr, "edgestate-listen: %s\n", message.c_str());
 }
 
-std::string trim_message(const char* message) {
+std::string trim_message(const char *message) {
   std::string text = message != nullptr ? message : "";
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
   return text.empty() ? "unknown error" : text;
@@ -97,11 +96,11 @@ std::string trim_message(const char* message) {
 
 // libpq's "server closed the connection unexpectedly" comes with two lines of
 // explanation; the first line says it all.
-std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+std::string first_line(const std::string &text) { return text.substr(0, text.find('\n')); }
 
 // Server notices and asynchronous errors (e.g. "terminating connection due to
 // administrator command"), one line each, with our prefix.
-void notice_processor(void*, const char* message) {
+void notice_processor(void *, const char *message) {
   std::fprintf(stderr, "edgestate-listen: server: %s\n", first_line(trim_message(message)).c_str());
 }
 
@@ -113,7 +112,7 @@ struct Options {
   std::string conninfo;
 };
 
-bool parse_count(const std::string& text, uint64_t* out) {
+bool parse_count(const std::string &text, uint64_t *out) {
   if (text.empty() || text.size() > 18) return false;
   uint64_t value = 0;
   for (char c : text) {
@@ -124,9 +123,9 @@ bool parse_count(const std::string& text, uint64_t* out) {
   return true;
 }
 
-bool parse_seconds(const std::string& text, double* out) {
+bool parse_seconds(const std::string &text, double *out) {
   if (text.empty()) return false;
-  char* end = nullptr;
+  char *end = nullptr;
   errno = 0;
   const double value = std::strtod(text.c_str(), &end);
   if (errno != 0 || end != text.c_str() + text.size() || !(value >= 0) || value > 1e9) {
@@ -136,7 +135,7 @@ bool parse_seconds(const std::string& text, double* out) {
   return true;
 }
 
-Options parse_arguments(int argc, char** argv) {
+Options parse_arguments(int argc, char **argv) {
   Options options;
   std::vector<std::string> positional;
   bool options_done = false;
@@ -205,7 +204,7 @@ struct QueryError : std::runtime_error {
 };
 
 struct ResultDeleter {
-  void operator()(PGresult* result) const { PQclear(result); }
+  void operator()(PGresult *result) const { PQclear(result); }
 };
 using Result = std::unique_ptr<PGresult, ResultDeleter>;
 
@@ -219,7 +218,7 @@ struct Pending {
 
 class Batch {
  public:
-  void add(uint32_t table_oid, const std::string& key, uint64_t seq, const std::string& region) {
+  void add(uint32_t table_oid, const std::string &key, uint64_t seq, const std::string &region) {
     auto [it, inserted] = index_.try_emplace({table_oid, key}, entries_.size());
     if (inserted) {
       entries_.push_back({table_oid, key, seq, region});
@@ -228,7 +227,7 @@ class Batch {
       entries_[it->second].region = region;
     }
   }
-  const std::vector<Pending>& entries() const { return entries_; }
+  const std::vector<Pending> &entries() const { return entries_; }
   bool empty() const { return entries_.empty(); }
 
  private:
@@ -237,7 +236,7 @@ class Batch {
 };
 
 // The PostgreSQL array literal of a list of texts.
-std::string text_array(const std::vector<const std::string*>& items) {
+std::string text_array(const std::vector<const std::string *> &items) {
   std::string out = "{";
   for (size_t i = 0; i < items.size(); ++i) {
     if (i > 0) out.push_back(',');
@@ -279,17 +278,17 @@ class Listener {
       // After LISTEN: everything up to the head is either already shown by the
       // dashboard's initial load or will be notified to us.
       last_seq_ = invalidation_head();
-    } catch (const std::runtime_error& e) {
+    } catch (const std::runtime_error &e) {
       fatal(e.what());
     }
 
     for (;;) {
       try {
         loop();
-      } catch (const ConnectionLost& e) {
+      } catch (const ConnectionLost &e) {
         warn("connection lost: " + std::string(e.what()));
         reconnect();
-      } catch (const QueryError& e) {
+      } catch (const QueryError &e) {
         fatal(e.what());
       }
     }
@@ -298,10 +297,10 @@ class Listener {
  private:
   // --- Connection --------------------------------------------------------
 
-  bool connect(std::string* error) {
+  bool connect(std::string *error) {
     if (conn_ != nullptr) PQfinish(conn_);
-    const char* keywords[] = {"fallback_application_name", "dbname", nullptr};
-    const char* values[] = {"edgestate-listen", options_.conninfo.c_str(), nullptr};
+    const char *keywords[] = {"fallback_application_name", "dbname", nullptr};
+    const char *values[] = {"edgestate-listen", options_.conninfo.c_str(), nullptr};
     conn_ = PQconnectdbParams(keywords, values, 1);
     if (conn_ == nullptr) {
       *error = "out of memory";
@@ -317,16 +316,16 @@ class Listener {
     return true;
   }
 
-  [[noreturn]] void throw_failure(const PGresult* result) {
+  [[noreturn]] void throw_failure(const PGresult *result) {
     std::string message =
         trim_message(result != nullptr ? PQresultErrorMessage(result) : PQerrorMessage(conn_));
     if (PQstatus(conn_) != CONNECTION_OK) throw ConnectionLost(first_line(message));
     throw QueryError(message);
   }
 
-  Result exec(const char* sql, const std::vector<const char*>& params = {}) {
-    Result result(PQexecParams(conn_, sql, static_cast<int>(params.size()), nullptr,
-                               params.data(), nullptr, nullptr, 0));
+  Result exec(const char *sql, const std::vector<const char *> &params = {}) {
+    Result result(PQexecParams(conn_, sql, static_cast<int>(params.size()), nullptr, params.data(),
+                               nullptr, nullptr, 0));
     const ExecStatusType status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
     if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) throw_failure(result.get());
     return result;
@@ -335,13 +334,13 @@ class Listener {
   // Looks up each region's channel and LISTENs to it.
   void listen_all() {
     channel_region_.clear();
-    for (const std::string& region : options_.regions) {
+    for (const std::string &region : options_.regions) {
       Result result = exec("SELECT edgestate.channel($1)", {region.c_str()});
       if (PQntuples(result.get()) != 1 || PQgetisnull(result.get(), 0, 0)) {
         throw QueryError("edgestate.channel('" + region + "') returned no channel");
       }
       const std::string channel = PQgetvalue(result.get(), 0, 0);
-      char* quoted = PQescapeIdentifier(conn_, channel.data(), channel.size());
+      char *quoted = PQescapeIdentifier(conn_, channel.data(), channel.size());
       if (quoted == nullptr) throw_failure(nullptr);
       const std::string sql = std::string("LISTEN ") + quoted;
       PQfreemem(quoted);
@@ -382,10 +381,10 @@ class Listener {
         } else {
           catch_up(nullptr, std::string());
         }
-      } catch (const ConnectionLost& e) {
+      } catch (const ConnectionLost &e) {
         warn("connection lost again: " + std::string(e.what()));
         continue;
-      } catch (const QueryError& e) {
+      } catch (const QueryError &e) {
         fatal(e.what());
       }
       std::fputs("RECONNECTED\n", stderr);
@@ -399,7 +398,7 @@ class Listener {
   void loop() {
     for (;;) {
       // Notifications may have been queued while a query ran: drain first.
-      while (PGnotify* notify = PQnotifies(conn_)) {
+      while (PGnotify *notify = PQnotifies(conn_)) {
         std::unique_ptr<PGnotify, decltype(&PQfreemem)> owner(notify, &PQfreemem);
         handle(notify->relname, notify->extra != nullptr ? notify->extra : "");
       }
@@ -419,7 +418,7 @@ class Listener {
         exit_if_deadline_passed();
         const auto left =
             std::chrono::duration_cast<std::chrono::milliseconds>(*deadline_ - Clock::now());
-        timeout_ms = static_cast<int>(std::clamp<int64_t>(left.count() + 1, 1, 60 * 60 * 1000));
+        timeout_ms = static_cast<int>(std::clamp<int64_t>(left.count() + 1, 1, int64_t{60} * 60 * 1000));
       }
       pollfd pfd{socket, POLLIN, 0};
       const int ready = poll(&pfd, 1, timeout_ms);
@@ -448,7 +447,7 @@ class Listener {
 
   // --- Invalidations -------------------------------------------------------
 
-  void handle(const std::string& channel, const std::string& text) {
+  void handle(const std::string &channel, const std::string &text) {
     const auto region = channel_region_.find(channel);
     if (region == channel_region_.end()) return;
     InvalidationPayload payload;
@@ -470,22 +469,22 @@ class Listener {
     }
   }
 
-  void add_payload(const InvalidationPayload& payload, const std::string& region, Batch* batch) {
+  void add_payload(const InvalidationPayload &payload, const std::string &region, Batch *batch) {
     const uint32_t oid = table_oid(payload.table);
     if (oid == 0 || (filter_oid_ != 0 && oid != filter_oid_)) return;
     known_tables_[oid] = payload.table;  // the server's spelling wins
-    for (const std::string& key : payload.keys) batch->add(oid, key, payload.last_seq, region);
+    for (const std::string &key : payload.keys) batch->add(oid, key, payload.last_seq, region);
   }
 
   // Refreshes every key of our regions invalidated after last_seq_, plus the
   // keys of `payload` (when given), and moves last_seq_ past all of them.
-  void catch_up(const InvalidationPayload* payload, const std::string& payload_region) {
+  void catch_up(const InvalidationPayload *payload, const std::string &payload_region) {
     const std::string after = std::to_string(last_seq_);
     Result result = exec(
         "SELECT seq, table_name, region, key, resync "
         "FROM edgestate.invalidations_since($1::bigint)",
         {after.c_str()});
-    PGresult* rows = result.get();
+    PGresult *rows = result.get();
     Batch batch;
     uint64_t newest = last_seq_;
     std::optional<uint64_t> resync_seq;
@@ -521,40 +520,40 @@ class Listener {
 
   // Prints RESYNC and every key of the known tables that belongs to our
   // regions or was shown before, then whatever of `extra` that did not cover.
-  void resync(uint64_t seq, const Batch& extra) {
+  void resync(uint64_t seq, const Batch &extra) {
     std::printf("RESYNC %" PRIu64 "\n", seq);
     flush_stdout();
     std::set<std::pair<uint32_t, std::string>> printed;
-    for (const auto& [oid, name] : known_tables_) reload_table(oid, name, seq, &printed);
+    for (const auto &[oid, name] : known_tables_) reload_table(oid, name, seq, &printed);
     // Keys shown before that have no latest row any more.
-    for (const auto& [id, region] : shown_) {
+    for (const auto &[id, region] : shown_) {
       if (known_tables_.count(id.first) != 0 && printed.count(id) == 0) {
         print_line(seq, region, id.first, id.second, nullptr);
         printed.insert(id);
       }
     }
     Batch rest;
-    for (const Pending& p : extra.entries()) {
+    for (const Pending &p : extra.entries()) {
       if (printed.count({p.table_oid, p.key}) == 0) rest.add(p.table_oid, p.key, p.seq, p.region);
     }
     refresh(rest);
   }
 
-  void reload_table(uint32_t oid, const std::string& name, uint64_t seq,
-                    std::set<std::pair<uint32_t, std::string>>* printed) {
+  void reload_table(uint32_t oid, const std::string &name, uint64_t seq,
+                    std::set<std::pair<uint32_t, std::string>> *printed) {
     const std::string oid_text = std::to_string(oid);
     Result result;
     try {
       result = exec("SELECT key, value, region FROM edgestate.latest($1::oid::regclass)",
                     {oid_text.c_str()});
-    } catch (const QueryError& e) {
+    } catch (const QueryError &e) {
       warn("reloading " + name + ": " + e.what());
       return;
     }
-    PGresult* rows = result.get();
+    PGresult *rows = result.get();
     for (int i = 0; i < PQntuples(rows); ++i) {
-      std::pair<uint32_t, std::string> id{oid,
-                                          std::string(PQgetvalue(rows, i, 0), PQgetlength(rows, i, 0))};
+      std::pair<uint32_t, std::string> id{
+          oid, std::string(PQgetvalue(rows, i, 0), PQgetlength(rows, i, 0))};
       std::string region = PQgetisnull(rows, i, 2) ? "" : PQgetvalue(rows, i, 2);
       if (regions_.count(region) == 0) {
         const auto shown = shown_.find(id);
@@ -568,15 +567,15 @@ class Listener {
   }
 
   // Reads the latest value of every key of the batch and prints it.
-  void refresh(const Batch& batch) {
-    std::map<uint32_t, std::vector<const Pending*>> by_table;
-    for (const Pending& p : batch.entries()) by_table[p.table_oid].push_back(&p);
-    for (const auto& [oid, entries] : by_table) {
+  void refresh(const Batch &batch) {
+    std::map<uint32_t, std::vector<const Pending *>> by_table;
+    for (const Pending &p : batch.entries()) by_table[p.table_oid].push_back(&p);
+    for (const auto &[oid, entries] : by_table) {
       const std::string oid_text = std::to_string(oid);
-      const std::string& name = known_tables_[oid];
+      const std::string &name = known_tables_[oid];
       for (size_t start = 0; start < entries.size(); start += kKeysPerQuery) {
         const size_t end = std::min(entries.size(), start + kKeysPerQuery);
-        std::vector<const std::string*> keys;
+        std::vector<const std::string *> keys;
         for (size_t i = start; i < end; ++i) keys.push_back(&entries[i]->key);
         const std::string array = text_array(keys);
         Result result;
@@ -586,18 +585,18 @@ class Listener {
               "LEFT JOIN LATERAL edgestate.latest($1::oid::regclass, k.key) AS l ON true "
               "ORDER BY k.ord",
               {oid_text.c_str(), array.c_str()});
-        } catch (const QueryError& e) {
+        } catch (const QueryError &e) {
           warn("reading the latest values of " + name + ": " + e.what());
           table_oids_.clear();  // the table may have been dropped or renamed
           break;
         }
-        PGresult* rows = result.get();
+        PGresult *rows = result.get();
         if (static_cast<size_t>(PQntuples(rows)) != end - start) {
           throw QueryError("unexpected number of rows from edgestate.latest()");
         }
         for (size_t i = start; i < end; ++i) {
           const int row = static_cast<int>(i - start);
-          const Pending& p = *entries[i];
+          const Pending &p = *entries[i];
           print_line(p.seq, p.region, oid, p.key,
                      PQgetisnull(rows, row, 0) ? nullptr : PQgetvalue(rows, row, 0));
         }
@@ -605,9 +604,9 @@ class Listener {
     }
   }
 
-  void print_line(uint64_t seq, const std::string& region, uint32_t table_oid,
-                  const std::string& key, const char* value) {
-    const std::string& table = known_tables_[table_oid];
+  void print_line(uint64_t seq, const std::string &region, uint32_t table_oid,
+                  const std::string &key, const char *value) {
+    const std::string &table = known_tables_[table_oid];
     std::string line = std::to_string(seq);
     line.push_back(' ');
     edgestate::core::append_escaped_invalidation_field(region, &line);
@@ -634,7 +633,7 @@ class Listener {
   // --- Tables --------------------------------------------------------------
 
   // The OID of a table named as the server names it; 0 when it does not exist.
-  uint32_t table_oid(const std::string& name) {
+  uint32_t table_oid(const std::string &name) {
     const auto cached = table_oids_.find(name);
     if (cached != table_oids_.end()) return cached->second;
     const uint32_t oid = resolve_table(name);
@@ -642,7 +641,7 @@ class Listener {
     return oid;
   }
 
-  uint32_t resolve_table(const std::string& name) {
+  uint32_t resolve_table(const std::string &name) {
     Result result = exec("SELECT to_regclass($1)::oid", {name.c_str()});
     if (PQntuples(result.get()) != 1 || PQgetisnull(result.get(), 0, 0)) return 0;
     return static_cast<uint32_t>(std::strtoul(PQgetvalue(result.get(), 0, 0), nullptr, 10));
@@ -659,20 +658,20 @@ class Listener {
   }
 
   Options options_;
-  PGconn* conn_ = nullptr;
+  PGconn *conn_ = nullptr;
   std::set<std::string> regions_;
   std::map<std::string, std::string> channel_region_;  // channel -> region
   uint64_t last_seq_ = 0;
-  uint32_t filter_oid_ = 0;                            // --table, 0: all tables
-  std::unordered_map<std::string, uint32_t> table_oids_;  // name -> OID (0: missing)
-  std::map<uint32_t, std::string> known_tables_;       // OID -> name as printed
+  uint32_t filter_oid_ = 0;                                        // --table, 0: all tables
+  std::unordered_map<std::string, uint32_t> table_oids_;           // name -> OID (0: missing)
+  std::map<uint32_t, std::string> known_tables_;                   // OID -> name as printed
   std::map<std::pair<uint32_t, std::string>, std::string> shown_;  // (table, key) -> region
   uint64_t printed_ = 0;
 };
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char **argv) {
   Options options = parse_arguments(argc, argv);
   Listener listener(std::move(options));
   return listener.run();

@@ -23,11 +23,11 @@ constexpr size_t kKeys = 100'000;
 
 struct Fixture {
   struct Free {
-    void operator()(unsigned char* p) const { ::operator delete(p, std::align_val_t{64}); }
+    void operator()(unsigned char *p) const { ::operator delete (p, std::align_val_t{64}); }
   };
   LatestTableLayout layout = plan_latest_table(kKeys, 128);
-  std::unique_ptr<unsigned char, Free> memory{static_cast<unsigned char*>(
-      ::operator new(latest_table_bytes(layout), std::align_val_t{64}))};
+  std::unique_ptr<unsigned char, Free> memory{static_cast<unsigned char *>(
+      ::operator new (latest_table_bytes(layout), std::align_val_t{64}))};
   LatestTable table = LatestTable::create(memory.get(), layout);
   std::vector<std::string> names;
 
@@ -43,14 +43,14 @@ struct Fixture {
   }
 };
 
-Fixture& fixture() {
+Fixture &fixture() {
   static Fixture f;
   return f;
 }
 
 // A newer reading each time: the winner changes and the slot is rewritten.
-void BM_LatestMergeHitNewer(benchmark::State& st) {
-  Fixture& f = fixture();
+void BM_LatestMergeHitNewer(benchmark::State &st) {
+  Fixture &f = fixture();
   const size_t active = static_cast<size_t>(st.range(0));
   uint64_t tick = 1;
   size_t i = 0;
@@ -68,8 +68,8 @@ void BM_LatestMergeHitNewer(benchmark::State& st) {
 BENCHMARK(BM_LatestMergeHitNewer)->ArgName("keys")->Arg(1000)->Arg(kKeys);
 
 // An older reading (a replay): the state does not change, nothing is written.
-void BM_LatestMergeHitOlder(benchmark::State& st) {
-  Fixture& f = fixture();
+void BM_LatestMergeHitOlder(benchmark::State &st) {
+  Fixture &f = fixture();
   const size_t active = static_cast<size_t>(st.range(0));
   StateView s;
   state_of(Reading(19.0, hlc_make(kBaseMs - 1000, 0), 50, "eu-west", "gw-7"), &s);
@@ -84,8 +84,8 @@ void BM_LatestMergeHitOlder(benchmark::State& st) {
 }
 BENCHMARK(BM_LatestMergeHitOlder)->ArgName("keys")->Arg(1000)->Arg(kKeys);
 
-void BM_LatestFind(benchmark::State& st) {
-  Fixture& f = fixture();
+void BM_LatestFind(benchmark::State &st) {
+  Fixture &f = fixture();
   const size_t active = static_cast<size_t>(st.range(0));
   auto entry = std::make_unique<LatestEntry>();
   size_t i = 0;
@@ -98,8 +98,8 @@ void BM_LatestFind(benchmark::State& st) {
 }
 BENCHMARK(BM_LatestFind)->ArgName("keys")->Arg(1000)->Arg(kKeys);
 
-void BM_LatestFindMiss(benchmark::State& st) {
-  Fixture& f = fixture();
+void BM_LatestFindMiss(benchmark::State &st) {
+  Fixture &f = fixture();
   const size_t active = static_cast<size_t>(st.range(0));
   auto entry = std::make_unique<LatestEntry>();
   size_t i = 0;
@@ -112,8 +112,8 @@ void BM_LatestFindMiss(benchmark::State& st) {
 }
 BENCHMARK(BM_LatestFindMiss)->ArgName("keys")->Arg(1000)->Arg(kKeys);
 
-void BM_LatestKeyHash(benchmark::State& st) {
-  Fixture& f = fixture();
+void BM_LatestKeyHash(benchmark::State &st) {
+  Fixture &f = fixture();
   const size_t active = static_cast<size_t>(st.range(0));
   size_t i = 0;
   for (auto _ : st) {

@@ -14,11 +14,12 @@ namespace edgestate::core {
 namespace {
 
 constexpr uint64_t kBaseMs = 1'795'674'040'123;
-const char* const kRegions[] = {"eu-west", "us-east", "ap-south", "sa-east", "af-south", "me-central"};
+const char *const kRegions[] = {"eu-west", "us-east",  "ap-south",
+                                "sa-east", "af-south", "me-central"};
 
 using Bytes = std::vector<uint8_t>;
 
-Bytes encode(const StateView& state) {
+Bytes encode(const StateView &state) {
   Bytes out(encoded_size(state));
   encode_state(state, out.data(), out.size());
   return out;
@@ -30,11 +31,11 @@ std::pair<Bytes, Bytes> make_inputs(int origins) {
   StateView a_view, b_view;
   Bytes a, b;
   for (int i = 0; i < origins; ++i) {
-    const Reading r(20.0 + i, hlc_make(kBaseMs + 5 * static_cast<uint64_t>(i), 0), 50,
-                    kRegions[i], "gw-7");
+    const Reading r(20.0 + i, hlc_make(kBaseMs + 5 * static_cast<uint64_t>(i), 0), 50, kRegions[i],
+                    "gw-7");
     StateView single, merged;
     state_of(r, &single);
-    Bytes& target = i % 2 ? b : a;
+    Bytes &target = i % 2 ? b : a;
     if (target.empty()) {
       target = encode(single);
       continue;
@@ -47,7 +48,7 @@ std::pair<Bytes, Bytes> make_inputs(int origins) {
   return {a, b};
 }
 
-void BM_Merge(benchmark::State& st) {
+void BM_Merge(benchmark::State &st) {
   const auto [a, b] = make_inputs(static_cast<int>(st.range(0)) + 1);
   uint8_t out[kMaxEncodedStateBytes];
   for (auto _ : st) {
@@ -63,7 +64,7 @@ void BM_Merge(benchmark::State& st) {
 BENCHMARK(BM_Merge)->ArgName("candidates")->Arg(2)->Arg(4);
 
 // The three steps of BM_Merge on their own, to see where the time goes.
-void BM_DecodeBoth(benchmark::State& st) {
+void BM_DecodeBoth(benchmark::State &st) {
   const auto [a, b] = make_inputs(static_cast<int>(st.range(0)) + 1);
   for (auto _ : st) {
     StateView va, vb;
@@ -75,7 +76,7 @@ void BM_DecodeBoth(benchmark::State& st) {
 }
 BENCHMARK(BM_DecodeBoth)->ArgName("candidates")->Arg(2)->Arg(4);
 
-void BM_MergeDecoded(benchmark::State& st) {
+void BM_MergeDecoded(benchmark::State &st) {
   const auto [a, b] = make_inputs(static_cast<int>(st.range(0)) + 1);
   StateView va, vb;
   decode_state(a.data(), a.size(), &va);
@@ -89,7 +90,7 @@ void BM_MergeDecoded(benchmark::State& st) {
 }
 BENCHMARK(BM_MergeDecoded)->ArgName("candidates")->Arg(2)->Arg(4);
 
-void BM_Encode(benchmark::State& st) {
+void BM_Encode(benchmark::State &st) {
   const auto [a, b] = make_inputs(static_cast<int>(st.range(0)) + 1);
   StateView va, vb, merged;
   decode_state(a.data(), a.size(), &va);
@@ -104,7 +105,7 @@ void BM_Encode(benchmark::State& st) {
 }
 BENCHMARK(BM_Encode)->ArgName("candidates")->Arg(2)->Arg(4);
 
-void BM_HlcTick(benchmark::State& st) {
+void BM_HlcTick(benchmark::State &st) {
   uint64_t clock = hlc_make(kBaseMs, 0);
   uint64_t wall = kBaseMs;
   for (auto _ : st) {

@@ -1,4 +1,4 @@
--- step: 6. Dashboards learn which keys changed: coalesced NOTIFY per region
+-- step: 5. Dashboards learn which keys changed: coalesced NOTIFY per region
 \echo 'The eu-west dashboard LISTENs on its region''s channel:'
 SELECT channel('eu-west') AS channel \gset
 SELECT :'channel' AS channel;

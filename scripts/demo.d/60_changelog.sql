@@ -1,4 +1,4 @@
--- step: 7. The change-log: logical decoding of committed readings, compact and exact
+-- step: 6. The change-log: logical decoding of committed readings, compact and exact
 SELECT 'created' AS slot FROM pg_create_logical_replication_slot('demo_changelog', 'edgestate');
 SELECT 'created' AS slot FROM pg_create_logical_replication_slot('demo_text', 'test_decoding');
 INSERT INTO readings (key, value, region, device)

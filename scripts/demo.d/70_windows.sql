@@ -1,4 +1,4 @@
--- step: 8. Windows that do not jump, freshness, and the figures operators watch
+-- step: 7. Windows that do not jump, freshness, and the figures operators watch
 \echo 'Arrival delay per region, and the lateness that makes a window final with 99% confidence:'
 SELECT region, observations, p50, p99, recommended_lateness FROM arrival_delays('readings') ORDER BY region;
 \echo 'The last 10 seconds per sensor, lagging by the calibrated lateness (first 5 sensors):'

@@ -7,7 +7,7 @@
 
 namespace edgestate::core {
 
-inline uint64_t load_le64(const uint8_t* p) {
+inline uint64_t load_le64(const uint8_t *p) {
   uint64_t v;
   std::memcpy(&v, p, sizeof v);
 #if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
@@ -16,7 +16,7 @@ inline uint64_t load_le64(const uint8_t* p) {
   return v;
 }
 
-inline void store_le64(uint8_t* p, uint64_t v) {
+inline void store_le64(uint8_t *p, uint64_t v) {
 #if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
   v = __builtin_bswap64(v);
 #endif

@@ -46,7 +46,7 @@ constexpr Crc32cTables kCrc32c = make_crc32c_tables();
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define EDGESTATE_CRC32C_HW 1
-__attribute__((target("sse4.2"))) uint32_t crc32c_sse42(const uint8_t* data, size_t size) {
+__attribute__((target("sse4.2"))) uint32_t crc32c_sse42(const uint8_t *data, size_t size) {
   uint64_t crc = 0xFFFFFFFFu;
   while (size >= 8) {
     uint64_t v;
@@ -80,8 +80,8 @@ constexpr uint8_t kHeadHasDevice = 0x10;
 constexpr uint8_t kHeadSameRegion = 0x20;
 constexpr uint8_t kHeadSameDevice = 0x40;
 constexpr uint8_t kHeadSameSkew = 0x80;
-constexpr uint8_t kFullHeadBits = kHeadDelta | kHeadNewTable | kHeadNewRegion | kHeadNewDevice |
-                                  kHeadHasDevice;
+constexpr uint8_t kFullHeadBits =
+    kHeadDelta | kHeadNewTable | kHeadNewRegion | kHeadNewDevice | kHeadHasDevice;
 constexpr uint8_t kDeltaHeadBits = 0xFF & ~kHeadNewTable;
 constexpr uint8_t kKeyText = 0;
 constexpr uint8_t kKeyInteger = 1;
@@ -104,13 +104,13 @@ constexpr uint64_t kHlcMsLimit = uint64_t{1} << 48;
 // magic, version, up to 4 length bytes (16 MiB needs 4).
 constexpr size_t kMaxLengthVarintBytes = 4;
 
-void put_u64(std::vector<uint8_t>* out, uint64_t v) {
+void put_u64(std::vector<uint8_t> *out, uint64_t v) {
   uint8_t bytes[8];
   store_le64(bytes, v);
   out->insert(out->end(), bytes, bytes + 8);
 }
 
-void put_string(std::vector<uint8_t>* out, std::string_view s) {
+void put_string(std::vector<uint8_t> *out, std::string_view s) {
   put_varint64(out, s.size());
   out->insert(out->end(), s.begin(), s.end());
 }
@@ -124,7 +124,7 @@ uint64_t bits_of(double v) {
 // The integer m with |m| < 2^50 such that m / 10^d (binary64 division) has
 // exactly these bits, if there is one. It is unique, and round(v * 10^d)
 // finds it: v * 10^d is within 1/4 of m.
-bool decimal_units(uint64_t bits, int d, int64_t* m) {
+bool decimal_units(uint64_t bits, int d, int64_t *m) {
   double v;
   std::memcpy(&v, &bits, sizeof v);
   const double scaled = v * kPow10[d];
@@ -138,7 +138,7 @@ bool decimal_units(uint64_t bits, int d, int64_t* m) {
 
 // The smallest d (0..9) for which both values are decimals m / 10^d, and the
 // step between them in units of 10^-d.
-bool decimal_step(uint64_t previous, uint64_t current, int* d, int64_t* step) {
+bool decimal_step(uint64_t previous, uint64_t current, int *d, int64_t *step) {
   for (int i = 0; i <= kMaxDecimals; ++i) {
     int64_t a, b;
     if (decimal_units(previous, i, &a) && decimal_units(current, i, &b)) {
@@ -153,7 +153,7 @@ bool decimal_step(uint64_t previous, uint64_t current, int* d, int64_t* step) {
 // The delta value form of `current` against `previous` (at most
 // kMaxValueDeltaBytes): 0x80 when equal; else the XOR form, or the decimal
 // step when that is strictly shorter. Returns the number of bytes written.
-size_t value_delta(uint64_t previous, uint64_t current, uint8_t* out) {
+size_t value_delta(uint64_t previous, uint64_t current, uint8_t *out) {
   const uint64_t x = previous ^ current;
   if (x == 0) {
     out[0] = kXorZero;
@@ -192,39 +192,39 @@ size_t value_delta(uint64_t previous, uint64_t current, uint8_t* out) {
 // Reads fields from a payload whose bounds are known: every shortfall is a
 // malformed payload.
 struct Reader {
-  const uint8_t* p;
-  const uint8_t* end;
+  const uint8_t *p;
+  const uint8_t *end;
 
   size_t left() const { return static_cast<size_t>(end - p); }
-  bool u8(uint8_t* out) {
+  bool u8(uint8_t *out) {
     if (p == end) return false;
     *out = *p++;
     return true;
   }
-  bool u64(uint64_t* out) {
+  bool u64(uint64_t *out) {
     if (left() < 8) return false;
     *out = load_le64(p);
     p += 8;
     return true;
   }
-  bool varint(uint64_t* out) { return get_varint64(&p, end, out) == VarintStatus::kOk; }
-  bool u32_varint(uint32_t* out) {
+  bool varint(uint64_t *out) { return get_varint64(&p, end, out) == VarintStatus::kOk; }
+  bool u32_varint(uint32_t *out) {
     uint64_t v;
     if (!varint(&v) || v > std::numeric_limits<uint32_t>::max()) return false;
     *out = static_cast<uint32_t>(v);
     return true;
   }
-  bool string(std::string* out) {
+  bool string(std::string *out) {
     uint64_t n;
     if (!varint(&n) || n > left()) return false;
-    out->assign(reinterpret_cast<const char*>(p), static_cast<size_t>(n));
+    out->assign(reinterpret_cast<const char *>(p), static_cast<size_t>(n));
     p += n;
     return true;
   }
   // A delta value against the previous bits; false when malformed or not
   // the form value_delta() would write.
-  bool value(uint64_t previous, uint64_t* out) {
-    const uint8_t* start = p;
+  bool value(uint64_t previous, uint64_t *out) {
+    const uint8_t *start = p;
     uint8_t control;
     if (!u8(&control)) return false;
     uint64_t current;
@@ -288,7 +288,7 @@ size_t utf8_sequence(std::string_view s, size_t i) {
   return 0;
 }
 
-void append_json_string(std::string* out, std::string_view s) {
+void append_json_string(std::string *out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out->push_back('"');
   size_t i = 0;
@@ -317,7 +317,7 @@ void append_json_string(std::string* out, std::string_view s) {
   out->push_back('"');
 }
 
-void append_double(std::string* out, double value) {
+void append_double(std::string *out, double value) {
   if (value != value) {
     out->append("\"NaN\"");
   } else if (value == std::numeric_limits<double>::infinity()) {
@@ -331,14 +331,14 @@ void append_double(std::string* out, double value) {
   }
 }
 
-void append_int(std::string* out, int64_t value) {
+void append_int(std::string *out, int64_t value) {
   char buf[24];
   const auto result = std::to_chars(buf, buf + sizeof buf, value);
   out->append(buf, result.ptr);
 }
 
 // "YYYY-MM-DDTHH:MM:SS.ffffffZ" (UTC, proleptic Gregorian).
-void append_timestamp(std::string* out, int64_t us) {
+void append_timestamp(std::string *out, int64_t us) {
   constexpr int64_t kUsPerDay = 86'400'000'000;
   int64_t days = us / kUsPerDay;
   int64_t rem = us % kUsPerDay;
@@ -358,14 +358,13 @@ void append_timestamp(std::string* out, int64_t us) {
 
 }  // namespace
 
-uint32_t crc32c_portable(const uint8_t* data, size_t size) {
-  const auto& t = kCrc32c.t;
+uint32_t crc32c_portable(const uint8_t *data, size_t size) {
+  const auto &t = kCrc32c.t;
   uint32_t crc = 0xFFFFFFFFu;
   while (size >= 8) {
     const uint64_t v = load_le64(data) ^ crc;
-    crc = t[7][v & 0xFF] ^ t[6][(v >> 8) & 0xFF] ^ t[5][(v >> 16) & 0xFF] ^
-          t[4][(v >> 24) & 0xFF] ^ t[3][(v >> 32) & 0xFF] ^ t[2][(v >> 40) & 0xFF] ^
-          t[1][(v >> 48) & 0xFF] ^ t[0][v >> 56];
+    crc = t[7][v & 0xFF] ^ t[6][(v >> 8) & 0xFF] ^ t[5][(v >> 16) & 0xFF] ^ t[4][(v >> 24) & 0xFF] ^
+          t[3][(v >> 32) & 0xFF] ^ t[2][(v >> 40) & 0xFF] ^ t[1][(v >> 48) & 0xFF] ^ t[0][v >> 56];
     data += 8;
     size -= 8;
   }
@@ -373,7 +372,7 @@ uint32_t crc32c_portable(const uint8_t* data, size_t size) {
   return ~crc;
 }
 
-uint32_t crc32c(const uint8_t* data, size_t size) {
+uint32_t crc32c(const uint8_t *data, size_t size) {
 #ifdef EDGESTATE_CRC32C_HW
   static const bool hw = cpu_has_sse42();
   if (hw) return crc32c_sse42(data, size);
@@ -381,7 +380,7 @@ uint32_t crc32c(const uint8_t* data, size_t size) {
   return crc32c_portable(data, size);
 }
 
-const char* describe(ChangelogError error) {
+const char *describe(ChangelogError error) {
   switch (error) {
     case ChangelogError::kOk:
       return "valid frame";
@@ -405,7 +404,7 @@ const char* describe(ChangelogError error) {
 
 // --- Encoder ----------------------------------------------------------------------
 
-uint32_t ChangelogEncoder::intern(Dictionary* dict, std::string_view name, bool* is_new) {
+uint32_t ChangelogEncoder::intern(Dictionary *dict, std::string_view name, bool *is_new) {
   lookup_.assign(name.data(), name.size());
   if (const auto it = dict->ids.find(lookup_); it != dict->ids.end()) {
     *is_new = false;
@@ -419,7 +418,7 @@ uint32_t ChangelogEncoder::intern(Dictionary* dict, std::string_view name, bool*
 }
 
 void ChangelogEncoder::reset_state() {
-  for (Dictionary* d : {&tables_, &regions_, &devices_}) {
+  for (Dictionary *d : {&tables_, &regions_, &devices_}) {
     d->ids.clear();
     d->added.clear();
   }
@@ -432,19 +431,19 @@ void ChangelogEncoder::reset_state() {
 }
 
 void ChangelogEncoder::rollback() {
-  for (Dictionary* d : {&tables_, &regions_, &devices_}) {
-    for (const std::string& name : d->added) d->ids.erase(name);
+  for (Dictionary *d : {&tables_, &regions_, &devices_}) {
+    for (const std::string &name : d->added) d->ids.erase(name);
     d->added.clear();
   }
   for (auto it = key_undo_.rbegin(); it != key_undo_.rend(); ++it) keys_[it->id] = it->old;
   key_undo_.clear();
-  for (const std::string& k : added_keys_) key_ids_.erase(k);
+  for (const std::string &k : added_keys_) key_ids_.erase(k);
   added_keys_.clear();
   keys_.resize(keys_at_begin_);
 }
 
 void ChangelogEncoder::commit() {
-  for (Dictionary* d : {&tables_, &regions_, &devices_}) d->added.clear();
+  for (Dictionary *d : {&tables_, &regions_, &devices_}) d->added.clear();
   added_keys_.clear();
   key_undo_.clear();
   keys_at_begin_ = keys_.size();
@@ -452,8 +451,8 @@ void ChangelogEncoder::commit() {
 
 void ChangelogEncoder::begin(uint64_t commit_lsn, int64_t commit_time_us, uint32_t origin) {
   if (open_) rollback();
-  if (continued_ && (commit_lsn != commit_lsn_ || commit_time_us != commit_time_us_ ||
-                     origin != origin_)) {
+  if (continued_ &&
+      (commit_lsn != commit_lsn_ || commit_time_us != commit_time_us_ || origin != origin_)) {
     // The continued transaction will never end: start a new stream, at which
     // consumers discard it.
     continued_ = false;
@@ -475,7 +474,7 @@ void ChangelogEncoder::begin(uint64_t commit_lsn, int64_t commit_time_us, uint32
 void ChangelogEncoder::restart_stream() { restart_ = true; }
 
 void ChangelogEncoder::add(std::string_view table,
-                           const std::variant<std::string_view, int64_t>& key, double value,
+                           const std::variant<std::string_view, int64_t> &key, double value,
                            uint64_t hlc, std::string_view region, std::string_view device,
                            uint32_t skew_ms) {
   assert(open_);
@@ -488,18 +487,18 @@ void ChangelogEncoder::add(std::string_view table,
   const KeyState current{hlc, bits, region_id, device_id, skew_ms};
 
   // The key's identity: table id, key type, key bytes.
-  std::string& k = key_lookup_;
-  k.assign(reinterpret_cast<const char*>(&table_id), sizeof table_id);
-  if (const auto* text = std::get_if<std::string_view>(&key)) {
+  std::string &k = key_lookup_;
+  k.assign(reinterpret_cast<const char *>(&table_id), sizeof table_id);
+  if (const auto *text = std::get_if<std::string_view>(&key)) {
     k.push_back(static_cast<char>(kKeyText));
     k.append(text->data(), text->size());
   } else {
     const int64_t n = std::get<int64_t>(key);
     k.push_back(static_cast<char>(kKeyInteger));
-    k.append(reinterpret_cast<const char*>(&n), sizeof n);
+    k.append(reinterpret_cast<const char *>(&n), sizeof n);
   }
 
-  std::vector<uint8_t>* out = &readings_;
+  std::vector<uint8_t> *out = &readings_;
   if (const auto it = key_ids_.find(k); it != key_ids_.end()) {
     // Delta: the key id implies the table; unchanged fields are omitted.
     const uint32_t key_id = it->second;
@@ -523,7 +522,8 @@ void ChangelogEncoder::add(std::string_view table,
 
     out->push_back(head);
     put_varint64(out, key_id);
-    const int64_t ms_step = static_cast<int64_t>(hlc >> 16) - static_cast<int64_t>(previous.hlc >> 16);
+    const int64_t ms_step =
+        static_cast<int64_t>(hlc >> 16) - static_cast<int64_t>(previous.hlc >> 16);
     put_varint64(out, zigzag_encode(ms_step));
     put_varint64(out, hlc & 0xFFFF);
     uint8_t value_bytes[kMaxValueDeltaBytes];
@@ -551,7 +551,7 @@ void ChangelogEncoder::add(std::string_view table,
     out->push_back(head);
     if (new_table) put_string(out, table);
     put_varint64(out, table_id);
-    if (const auto* text = std::get_if<std::string_view>(&key)) {
+    if (const auto *text = std::get_if<std::string_view>(&key)) {
       out->push_back(kKeyText);
       put_string(out, *text);
     } else {
@@ -570,13 +570,13 @@ void ChangelogEncoder::add(std::string_view table,
 }
 
 size_t ChangelogEncoder::frame_payload_bytes() const {
-  return 1 + 8 + varint64_size(static_cast<uint64_t>(commit_time_us_)) +
-         varint64_size(origin_) + varint64_size(count_) + readings_.size();
+  return 1 + 8 + varint64_size(static_cast<uint64_t>(commit_time_us_)) + varint64_size(origin_) +
+         varint64_size(count_) + readings_.size();
 }
 
 size_t ChangelogEncoder::readings_in_frame() const { return count_; }
 
-const std::vector<uint8_t>& ChangelogEncoder::finish(bool more_frames_follow) {
+const std::vector<uint8_t> &ChangelogEncoder::finish(bool more_frames_follow) {
   frame_.clear();
   if (!open_) return frame_;
   open_ = false;
@@ -610,8 +610,8 @@ const std::vector<uint8_t>& ChangelogEncoder::finish(bool more_frames_follow) {
 
 // --- Decoder ----------------------------------------------------------------------
 
-ChangelogError ChangelogDecoder::next(const uint8_t* data, size_t size, size_t* consumed,
-                                      ChangelogFrame* frame) {
+ChangelogError ChangelogDecoder::next(const uint8_t *data, size_t size, size_t *consumed,
+                                      ChangelogFrame *frame) {
   size_t pos = 0;
   if (size > 0 && data[0] == '\n') pos = 1;
   if (pos == size) return ChangelogError::kNeedMoreData;
@@ -634,8 +634,8 @@ ChangelogError ChangelogDecoder::next(const uint8_t* data, size_t size, size_t* 
   if (length > kChangelogMaxPayloadBytes) return ChangelogError::kBadLength;
   if (size - at < length + 4) return ChangelogError::kNeedMoreData;
 
-  const uint8_t* payload = data + at;
-  const uint8_t* crc_at = payload + length;
+  const uint8_t *payload = data + at;
+  const uint8_t *crc_at = payload + length;
   const uint32_t stored = static_cast<uint32_t>(crc_at[0]) | static_cast<uint32_t>(crc_at[1]) << 8 |
                           static_cast<uint32_t>(crc_at[2]) << 16 |
                           static_cast<uint32_t>(crc_at[3]) << 24;
@@ -648,8 +648,8 @@ ChangelogError ChangelogDecoder::next(const uint8_t* data, size_t size, size_t* 
   return ChangelogError::kOk;
 }
 
-ChangelogError ChangelogDecoder::decode_payload(const uint8_t* p, const uint8_t* end,
-                                                ChangelogFrame* out) {
+ChangelogError ChangelogDecoder::decode_payload(const uint8_t *p, const uint8_t *end,
+                                                ChangelogFrame *out) {
   Reader r{p, end};
   uint8_t flags;
   uint64_t lsn, time, count;
@@ -721,14 +721,14 @@ ChangelogError ChangelogDecoder::decode_payload(const uint8_t* p, const uint8_t*
   return ChangelogError::kOk;
 }
 
-ChangelogError ChangelogDecoder::decode_reading(const uint8_t** p, const uint8_t* end,
-                                                ChangelogReading* out) {
+ChangelogError ChangelogDecoder::decode_reading(const uint8_t **p, const uint8_t *end,
+                                                ChangelogReading *out) {
   constexpr auto kBad = ChangelogError::kBadPayload;
   constexpr auto kUnknown = ChangelogError::kUnknownReference;
   Reader r{*p, end};
-  State& s = state_;
+  State &s = state_;
   // Appends a name read from the payload to a dictionary.
-  const auto define = [&r](std::vector<std::string>* names) {
+  const auto define = [&r](std::vector<std::string> *names) {
     if (names->size() >= kMaxDictionaryNames) return false;
     names->emplace_back();
     return r.string(&names->back());
@@ -746,8 +746,8 @@ ChangelogError ChangelogDecoder::decode_reading(const uint8_t** p, const uint8_t
     uint64_t id, ms_step, counter;
     if (!r.varint(&id)) return kBad;
     if (id >= s.keys.size()) return kUnknown;
-    KeyState& k = s.keys[id];
-    const Previous& prev = k.prev;
+    KeyState &k = s.keys[id];
+    const Previous &prev = k.prev;
     if (!r.varint(&ms_step) || !r.varint(&counter) || counter > 0xFFFF) return kBad;
     // Milliseconds stay within 48 bits (a step of 2^63 or more cannot).
     const int64_t step = zigzag_decode(ms_step);
@@ -843,7 +843,7 @@ ChangelogError ChangelogDecoder::decode_reading(const uint8_t** p, const uint8_t
 
 // --- JSON -------------------------------------------------------------------------
 
-std::string changelog_reading_json(const ChangelogFrame& frame, const ChangelogReading& reading,
+std::string changelog_reading_json(const ChangelogFrame &frame, const ChangelogReading &reading,
                                    bool include_commit_time) {
   std::string out;
   out.reserve(256);
@@ -863,7 +863,7 @@ std::string changelog_reading_json(const ChangelogFrame& frame, const ChangelogR
   out.append(",\"table\":");
   append_json_string(&out, reading.table);
   out.append(",\"key\":");
-  if (const auto* text = std::get_if<std::string>(&reading.key)) {
+  if (const auto *text = std::get_if<std::string>(&reading.key)) {
     append_json_string(&out, *text);
   } else {
     append_int(&out, std::get<int64_t>(reading.key));

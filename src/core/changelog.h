@@ -91,12 +91,12 @@ constexpr size_t kChangelogMaxPayloadBytes = size_t{16} << 20;
 constexpr size_t kChangelogSplitPayloadBytes = size_t{1} << 20;
 
 struct ChangelogReading {
-  std::string table;                        // schema-qualified, as the plugin names it
-  std::variant<std::string, int64_t> key;   // text or integer key
+  std::string table;                       // schema-qualified, as the plugin names it
+  std::variant<std::string, int64_t> key;  // text or integer key
   double value;
   uint64_t hlc;
   std::string region;
-  std::string device;                       // empty: no device
+  std::string device;  // empty: no device
   uint32_t skew_ms;
 };
 
@@ -121,9 +121,8 @@ class ChangelogEncoder {
   // to what it was after the last finish().
   void begin(uint64_t commit_lsn, int64_t commit_time_us, uint32_t origin);
   // Precondition: a frame is open. The value's bits are encoded as given.
-  void add(std::string_view table, const std::variant<std::string_view, int64_t> &key,
-           double value, uint64_t hlc, std::string_view region, std::string_view device,
-           uint32_t skew_ms);
+  void add(std::string_view table, const std::variant<std::string_view, int64_t> &key, double value,
+           uint64_t hlc, std::string_view region, std::string_view device, uint32_t skew_ms);
   // The finished frame (empty when no reading was added: nothing to send).
   // Valid until the next call of begin() or finish().
   // more_frames_follow: the transaction continues in the next frame (a split
@@ -189,13 +188,13 @@ class ChangelogEncoder {
 
 enum class ChangelogError {
   kOk,
-  kNeedMoreData,    // the buffer ends inside a frame (streaming input)
+  kNeedMoreData,  // the buffer ends inside a frame (streaming input)
   kBadMagic,
   kBadVersion,
-  kBadLength,       // payload length beyond the limit (16 MiB)
+  kBadLength,  // payload length beyond the limit (16 MiB)
   kBadChecksum,
-  kBadPayload,      // malformed payload: bad flags/head bits, truncated fields, trailing bytes,
-                    // a non-canonical encoding
+  kBadPayload,        // malformed payload: bad flags/head bits, truncated fields, trailing bytes,
+                      // a non-canonical encoding
   kUnknownReference,  // a table, key, region or device id never defined, or a delta before any
                       // full reading
 };

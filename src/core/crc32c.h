@@ -9,6 +9,6 @@
 
 namespace edgestate::core {
 
-uint32_t crc32c_portable(const uint8_t* data, size_t size);
+uint32_t crc32c_portable(const uint8_t *data, size_t size);
 
 }  // namespace edgestate::core

@@ -58,12 +58,12 @@ static_assert(edges_increase());
 static_assert(kEdges[kFirstLogBucket] == kDelaySketchExactMax + 1);
 static_assert(kEdges[kDelaySketchBuckets - 1] == kDelaySketchMaxMicros);
 
-uint32_t effective_window(const DelaySketch& sketch) {
+uint32_t effective_window(const DelaySketch &sketch) {
   if (sketch.window == 0) return kDelaySketchDefaultWindow;
   return sketch.window < kDelaySketchMaxWindow ? sketch.window : kDelaySketchMaxWindow;
 }
 
-void rotate(DelaySketch* sketch) {
+void rotate(DelaySketch *sketch) {
   std::memcpy(sketch->previous, sketch->current, sizeof sketch->current);
   std::memset(sketch->current, 0, sizeof sketch->current);
   sketch->previous_total = sketch->current_total;
@@ -75,7 +75,7 @@ void rotate(DelaySketch* sketch) {
 
 // Adds count observations to bucket as if recorded one at a time, rotating
 // whenever the current generation reaches the window.
-void add(DelaySketch* sketch, size_t bucket, uint64_t count, bool negative) {
+void add(DelaySketch *sketch, size_t bucket, uint64_t count, bool negative) {
   const uint32_t window = effective_window(*sketch);
   if (sketch->current_total >= window) rotate(sketch);  // window lowered by hand
   // Only the last < 2W observations can survive: fill the current generation,
@@ -87,10 +87,8 @@ void add(DelaySketch* sketch, size_t bucket, uint64_t count, bool negative) {
     sketch->rotations += static_cast<uint32_t>(rest / window - 1);  // the skipped ones
   }
   while (count > 0) {
-    const uint32_t take =
-        static_cast<uint32_t>(count < window - sketch->current_total
-                                  ? count
-                                  : window - sketch->current_total);
+    const uint32_t take = static_cast<uint32_t>(
+        count < window - sketch->current_total ? count : window - sketch->current_total);
     sketch->current[bucket] = static_cast<uint16_t>(sketch->current[bucket] + take);
     sketch->current_total += take;
     if (negative) sketch->current_negative += take;
@@ -103,7 +101,7 @@ void add(DelaySketch* sketch, size_t bucket, uint64_t count, bool negative) {
 // boundary of the target, each part on either side is a proportional sample
 // of all of them (systematic rounding of the cumulative counts), so a large
 // batch does not leave its smallest values in the generation dropped first.
-void replay(DelaySketch* into, const uint16_t* counts, uint32_t negative) {
+void replay(DelaySketch *into, const uint16_t *counts, uint32_t negative) {
   // Slot kDelaySketchBuckets stands for the negative observations of bucket 0.
   uint32_t rest[kDelaySketchBuckets + 1];
   uint64_t total = 0;
@@ -119,7 +117,8 @@ void replay(DelaySketch* into, const uint16_t* counts, uint32_t negative) {
     const uint64_t room = window - into->current_total;
     if (total <= room) {
       for (size_t i = 0; i <= kDelaySketchBuckets; ++i)
-        if (rest[i] > 0) add(into, i == kDelaySketchBuckets ? 0 : i, rest[i], i == kDelaySketchBuckets);
+        if (rest[i] > 0)
+          add(into, i == kDelaySketchBuckets ? 0 : i, rest[i], i == kDelaySketchBuckets);
       return;
     }
     // Exactly `room` observations, spread over the buckets in proportion.
@@ -160,14 +159,14 @@ int64_t delay_sketch_bucket_upper(size_t bucket) {
   return kEdges[bucket < kDelaySketchBuckets ? bucket : kDelaySketchBuckets - 1];
 }
 
-void delay_sketch_init(DelaySketch* sketch, uint32_t window_observations) {
+void delay_sketch_init(DelaySketch *sketch, uint32_t window_observations) {
   std::memset(sketch, 0, sizeof *sketch);
   if (window_observations == 0) window_observations = kDelaySketchDefaultWindow;
   if (window_observations > kDelaySketchMaxWindow) window_observations = kDelaySketchMaxWindow;
   sketch->window = window_observations;
 }
 
-void delay_sketch_record(DelaySketch* sketch, int64_t micros, uint32_t count) {
+void delay_sketch_record(DelaySketch *sketch, int64_t micros, uint32_t count) {
   if (count == 0) return;
   sketch->recorded += count;
   const size_t bucket = delay_sketch_bucket_of(micros);
@@ -182,22 +181,22 @@ void delay_sketch_record(DelaySketch* sketch, int64_t micros, uint32_t count) {
   add(sketch, bucket, count, micros < 0);
 }
 
-void delay_sketch_merge(DelaySketch* into, const DelaySketch& from) {
+void delay_sketch_merge(DelaySketch *into, const DelaySketch &from) {
   if (into == &from) return;
   into->recorded += from.recorded;
   replay(into, from.previous, from.previous_negative);
   replay(into, from.current, from.current_negative);
 }
 
-uint64_t delay_sketch_count(const DelaySketch& sketch) {
+uint64_t delay_sketch_count(const DelaySketch &sketch) {
   return uint64_t{sketch.current_total} + sketch.previous_total;
 }
 
-uint64_t delay_sketch_negative_count(const DelaySketch& sketch) {
+uint64_t delay_sketch_negative_count(const DelaySketch &sketch) {
   return uint64_t{sketch.current_negative} + sketch.previous_negative;
 }
 
-int64_t delay_sketch_quantile(const DelaySketch& sketch, double q) {
+int64_t delay_sketch_quantile(const DelaySketch &sketch, double q) {
   const uint64_t total = delay_sketch_count(sketch);
   if (total == 0) return 0;
   uint64_t rank = 1;

@@ -52,7 +52,7 @@
 namespace edgestate::core {
 
 constexpr size_t kDelaySketchBuckets = 501;
-constexpr int64_t kDelaySketchExactMax = 21;  // buckets 0..21 are exact
+constexpr int64_t kDelaySketchExactMax = 21;               // buckets 0..21 are exact
 constexpr int64_t kDelaySketchMaxMicros = 86'581'115'277;  // upper edge of the last bucket
 constexpr uint32_t kDelaySketchDefaultWindow = 10'000;
 constexpr uint32_t kDelaySketchMaxWindow = 65'535;
@@ -67,7 +67,7 @@ struct DelaySketch {
   uint32_t previous_negative;  // of previous_total, recorded from negative inputs
   uint16_t current[kDelaySketchBuckets];
   uint16_t previous[kDelaySketchBuckets];
-  uint16_t reserved[2];        // explicit padding, always zero
+  uint16_t reserved[2];  // explicit padding, always zero
 };
 
 static_assert(sizeof(DelaySketch) <= 2048, "DelaySketch must fit in 2 KiB of shared memory");
@@ -78,31 +78,31 @@ static_assert(std::has_unique_object_representations_v<DelaySketch>,
 
 // Empties the sketch. window_observations is W (0 = default, clamped to
 // 1..kDelaySketchMaxWindow).
-void delay_sketch_init(DelaySketch* sketch, uint32_t window_observations);
+void delay_sketch_init(DelaySketch *sketch, uint32_t window_observations);
 
 // Records count observations of micros (negative -> 0 and counted as negative,
 // above kDelaySketchMaxMicros -> last bucket). count == 0 is a no-op.
-void delay_sketch_record(DelaySketch* sketch, int64_t micros, uint32_t count = 1);
+void delay_sketch_record(DelaySketch *sketch, int64_t micros, uint32_t count = 1);
 
 // Replays the active observations of from (e.g. a backend-local sketch built
 // during a transaction) into into, under into's window. from's window does
 // not matter. into and from must not be the same object.
-void delay_sketch_merge(DelaySketch* into, const DelaySketch& from);
+void delay_sketch_merge(DelaySketch *into, const DelaySketch &from);
 
 // Observations in the active generations (previous + current).
-uint64_t delay_sketch_count(const DelaySketch& sketch);
+uint64_t delay_sketch_count(const DelaySketch &sketch);
 
 // Of those, how many were recorded from negative inputs.
-uint64_t delay_sketch_negative_count(const DelaySketch& sketch);
+uint64_t delay_sketch_negative_count(const DelaySketch &sketch);
 
 // The upper edge v of the bucket holding the ceil(q * count)-th smallest active
 // observation, so at least a fraction q of them are <= v; 0 when empty.
 // q in (0, 1]; q <= 0 (or NaN) is treated as the minimum, q >= 1 as the maximum.
-int64_t delay_sketch_quantile(const DelaySketch& sketch, double q);
+int64_t delay_sketch_quantile(const DelaySketch &sketch, double q);
 
 // Bucket layout, exposed for tests and diagnostics.
-size_t delay_sketch_bucket_of(int64_t micros);       // index in [0, kDelaySketchBuckets)
-int64_t delay_sketch_bucket_upper(size_t bucket);    // largest value mapped to bucket
-                                                     // (kDelaySketchMaxMicros for the last)
+size_t delay_sketch_bucket_of(int64_t micros);     // index in [0, kDelaySketchBuckets)
+int64_t delay_sketch_bucket_upper(size_t bucket);  // largest value mapped to bucket
+                                                   // (kDelaySketchMaxMicros for the last)
 
 }  // namespace edgestate::core

@@ -76,8 +76,7 @@ struct ObserveResult {
 // Folds a remote timestamp into the local clock: l' = max(l, l_m, pt) with the
 // counter max(c, c_m) + 1 when l' equals both, c + 1 or c_m + 1 when it equals
 // only one, and 0 when the wall clock alone is ahead.
-ObserveResult hlc_observe(uint64_t last, uint64_t remote, uint64_t wall_ms,
-                          uint64_t max_offset_ms);
+ObserveResult hlc_observe(uint64_t last, uint64_t remote, uint64_t wall_ms, uint64_t max_offset_ms);
 
 // --- Canonical text -----------------------------------------------------------
 
@@ -91,6 +90,6 @@ constexpr size_t kMaxHlcTextLength = 33;
 // Accepts exactly the strings hlc_format produces and nothing else (no other
 // zone, no missing or extra digits, no leading zeros in the counter), so that
 // parse and format are inverse bijections.
-bool hlc_parse_canonical(std::string_view text, uint64_t* out);
+bool hlc_parse_canonical(std::string_view text, uint64_t *out);
 
 }  // namespace edgestate::core

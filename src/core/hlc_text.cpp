@@ -12,7 +12,7 @@ namespace {
 constexpr uint64_t kMsPerDay = 86'400'000;
 
 // Writes value as exactly `width` decimal digits (zero-padded).
-char* put_digits(char* out, uint64_t value, int width) {
+char *put_digits(char *out, uint64_t value, int width) {
   for (int i = width - 1; i >= 0; --i) {
     out[i] = static_cast<char>('0' + value % 10);
     value /= 10;
@@ -30,7 +30,7 @@ int decimal_width(uint32_t value) {
 }
 
 // Reads exactly `width` decimal digits at text[*pos]; advances *pos.
-bool take_digits(std::string_view text, size_t* pos, int width, uint64_t* value) {
+bool take_digits(std::string_view text, size_t *pos, int width, uint64_t *value) {
   if (text.size() - *pos < static_cast<size_t>(width)) return false;
   uint64_t v = 0;
   for (int i = 0; i < width; ++i) {
@@ -43,7 +43,7 @@ bool take_digits(std::string_view text, size_t* pos, int width, uint64_t* value)
   return true;
 }
 
-bool take_literal(std::string_view text, size_t* pos, std::string_view literal) {
+bool take_literal(std::string_view text, size_t *pos, std::string_view literal) {
   if (text.substr(*pos, literal.size()) != literal) return false;
   *pos += literal.size();
   return true;
@@ -62,7 +62,7 @@ std::string hlc_format(uint64_t hlc) {
   const CivilDate date = civil_from_days(static_cast<int64_t>(ms / kMsPerDay));
   const uint64_t ms_of_day = ms % kMsPerDay;
   char buf[kMaxHlcTextLength];
-  char* p = put_digits(buf, static_cast<uint64_t>(date.year), date.year > 9999 ? 5 : 4);
+  char *p = put_digits(buf, static_cast<uint64_t>(date.year), date.year > 9999 ? 5 : 4);
   *p++ = '-';
   p = put_digits(p, date.month, 2);
   *p++ = '-';
@@ -81,7 +81,7 @@ std::string hlc_format(uint64_t hlc) {
   return std::string(buf, static_cast<size_t>(p - buf));
 }
 
-bool hlc_parse_canonical(std::string_view text, uint64_t* out) {
+bool hlc_parse_canonical(std::string_view text, uint64_t *out) {
   size_t pos = 0;
   // The year has 4 digits, or 5 without a leading zero for years past 9999.
   const size_t year_width = count_leading_digits(text);
@@ -107,12 +107,14 @@ bool hlc_parse_canonical(std::string_view text, uint64_t* out) {
   // The counter: 1 to 5 digits, no leading zero unless it is "0".
   const std::string_view counter_text = text.substr(pos);
   const size_t counter_width = counter_text.size();
-  if (counter_width < 1 || counter_width > 5 || count_leading_digits(counter_text) != counter_width ||
+  if (counter_width < 1 || counter_width > 5 ||
+      count_leading_digits(counter_text) != counter_width ||
       (counter_width > 1 && counter_text[0] == '0')) {
     return false;
   }
   uint64_t logical;
-  if (!take_digits(text, &pos, static_cast<int>(counter_width), &logical) || logical > kMaxLogical) {
+  if (!take_digits(text, &pos, static_cast<int>(counter_width), &logical) ||
+      logical > kMaxLogical) {
     return false;
   }
 

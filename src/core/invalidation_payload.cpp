@@ -4,12 +4,12 @@ namespace edgestate::core {
 
 namespace {
 
-void set_error(std::string* error, std::string message) {
+void set_error(std::string *error, std::string message) {
   if (error != nullptr) *error = std::move(message);
 }
 
 // A decimal uint64: one or more digits, no sign, no overflow.
-bool parse_seq(std::string_view text, uint64_t* out) {
+bool parse_seq(std::string_view text, uint64_t *out) {
   if (text.empty()) return false;
   uint64_t value = 0;
   for (char c : text) {
@@ -23,7 +23,7 @@ bool parse_seq(std::string_view text, uint64_t* out) {
 }
 
 // Splits off the next space-terminated token of the header.
-bool next_token(std::string_view* rest, std::string_view* token) {
+bool next_token(std::string_view *rest, std::string_view *token) {
   const size_t space = rest->find(' ');
   if (space == std::string_view::npos) return false;
   *token = rest->substr(0, space);
@@ -33,7 +33,7 @@ bool next_token(std::string_view* rest, std::string_view* token) {
 
 }  // namespace
 
-void append_escaped_invalidation_field(std::string_view raw, std::string* out) {
+void append_escaped_invalidation_field(std::string_view raw, std::string *out) {
   for (char c : raw) {
     if (c == '\\') {
       out->append("\\\\");
@@ -52,8 +52,7 @@ std::string escape_invalidation_field(std::string_view raw) {
   return out;
 }
 
-bool unescape_invalidation_field(std::string_view escaped, std::string* out,
-                                 std::string* error) {
+bool unescape_invalidation_field(std::string_view escaped, std::string *out, std::string *error) {
   out->clear();
   out->reserve(escaped.size());
   for (size_t i = 0; i < escaped.size(); ++i) {
@@ -79,8 +78,8 @@ bool unescape_invalidation_field(std::string_view escaped, std::string* out,
   return true;
 }
 
-bool parse_invalidation_payload(std::string_view text, InvalidationPayload* out,
-                                std::string* error) {
+bool parse_invalidation_payload(std::string_view text, InvalidationPayload *out,
+                                std::string *error) {
   out->keys.clear();
   out->table.clear();
   const size_t header_end = text.find('\n');
@@ -91,8 +90,7 @@ bool parse_invalidation_payload(std::string_view text, InvalidationPayload* out,
     return false;
   }
   if (version != "v1") {
-    set_error(error, "unsupported payload version \"" + std::string(version.substr(0, 16)) +
-                         "\"");
+    set_error(error, "unsupported payload version \"" + std::string(version.substr(0, 16)) + "\"");
     return false;
   }
   if (!next_token(&header, &first) || !next_token(&header, &last)) {
@@ -136,16 +134,16 @@ bool parse_invalidation_payload(std::string_view text, InvalidationPayload* out,
 
 std::vector<std::string> format_invalidation_payloads(uint64_t first_seq, uint64_t last_seq,
                                                       std::string_view table,
-                                                      const std::vector<std::string>& keys,
+                                                      const std::vector<std::string> &keys,
                                                       size_t max_bytes,
-                                                      std::vector<std::string>* too_long) {
+                                                      std::vector<std::string> *too_long) {
   std::string header = "v1 " + std::to_string(first_seq) + " " + std::to_string(last_seq) + " ";
   append_escaped_invalidation_field(table, &header);
 
   std::vector<std::string> payloads;
   std::string current;
   std::string line;
-  for (const std::string& key : keys) {
+  for (const std::string &key : keys) {
     line.clear();
     line.push_back('\n');
     append_escaped_invalidation_field(key, &line);

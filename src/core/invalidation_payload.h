@@ -37,23 +37,23 @@ struct InvalidationPayload {
 
 // Parses one payload. On failure returns false and sets *error (when not
 // null) to a one-line message; *out is then unspecified.
-bool parse_invalidation_payload(std::string_view text, InvalidationPayload* out,
-                                std::string* error);
+bool parse_invalidation_payload(std::string_view text, InvalidationPayload *out,
+                                std::string *error);
 
 // "\\" for a backslash and "\n" for a newline; every other byte as is.
 std::string escape_invalidation_field(std::string_view raw);
-void append_escaped_invalidation_field(std::string_view raw, std::string* out);
+void append_escaped_invalidation_field(std::string_view raw, std::string *out);
 // The inverse; false (with *error set) on a lone or unknown backslash escape.
-bool unescape_invalidation_field(std::string_view escaped, std::string* out,
-                                 std::string* error);
+bool unescape_invalidation_field(std::string_view escaped, std::string *out, std::string *error);
 
 // Encodes a batch as payloads of at most max_bytes each, every one carrying
 // the same range and table and at least one key, keys in the given order. A
 // key whose line cannot fit next to the header on its own is not encoded but
 // appended to *too_long (when not null). No keys: one header-only payload.
-std::vector<std::string> format_invalidation_payloads(
-    uint64_t first_seq, uint64_t last_seq, std::string_view table,
-    const std::vector<std::string>& keys, size_t max_bytes = kMaxNotifyPayload,
-    std::vector<std::string>* too_long = nullptr);
+std::vector<std::string> format_invalidation_payloads(uint64_t first_seq, uint64_t last_seq,
+                                                      std::string_view table,
+                                                      const std::vector<std::string> &keys,
+                                                      size_t max_bytes = kMaxNotifyPayload,
+                                                      std::vector<std::string> *too_long = nullptr);
 
 }  // namespace edgestate::core

@@ -72,13 +72,13 @@ static_assert(std::atomic<uint64_t>::is_always_lock_free, "shared memory needs l
 static_assert(std::atomic<uint32_t>::is_always_lock_free, "shared memory needs lock-free atomics");
 
 struct PartitionRef {
-  Partition* part;
-  SmallSlot* small;
-  LargeSlot* large;
+  Partition *part;
+  SmallSlot *small;
+  LargeSlot *large;
   // One byte per small slot: 0 = empty, else a 7-bit hash fingerprint | 0x80.
   // Probing scans these (64 slots per cache line) and reads a slot only on a
   // fingerprint match, so long probe sequences at a load of 7/8 stay cheap.
-  uint8_t* tags;
+  uint8_t *tags;
   uint32_t small_count;
   uint32_t large_count;
   uint32_t max_entries;
@@ -102,13 +102,13 @@ inline uint64_t mum(uint64_t a, uint64_t b) {
   return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
 }
 
-inline uint64_t read64(const unsigned char* p) {
+inline uint64_t read64(const unsigned char *p) {
   uint64_t v;
   std::memcpy(&v, p, 8);
   return v;
 }
 
-inline uint64_t read32(const unsigned char* p) {
+inline uint64_t read32(const unsigned char *p) {
   uint32_t v;
   std::memcpy(&v, p, 4);
   return v;
@@ -117,9 +117,9 @@ inline uint64_t read32(const unsigned char* p) {
 // Copies of keys and states (mostly 10..90 bytes): GCC would inline a
 // bounded memcpy as `rep movsq`, whose start-up costs more than the copy.
 // 16-byte chunks with an overlapping tail instead.
-inline void copy_bytes(void* dst, const void* src, size_t n) {
-  auto* d = static_cast<unsigned char*>(dst);
-  const auto* s = static_cast<const unsigned char*>(src);
+inline void copy_bytes(void *dst, const void *src, size_t n) {
+  auto *d = static_cast<unsigned char *>(dst);
+  const auto *s = static_cast<const unsigned char *>(src);
   if (n >= 16) {
     size_t i = 0;
     for (; i + 16 < n; i += 16) {
@@ -157,14 +157,14 @@ inline void copy_bytes(void* dst, const void* src, size_t n) {
 
 // ---- slot helpers ----------------------------------------------------------
 
-inline uint8_t load_usage(const SmallSlot& s) {
+inline uint8_t load_usage(const SmallSlot &s) {
   return __atomic_load_n(&s.usage, __ATOMIC_RELAXED);
 }
 
-inline void set_usage(const SmallSlot& s, uint8_t value) {
+inline void set_usage(const SmallSlot &s, uint8_t value) {
   // find() holds only a shared lock: a relaxed byte store, skipped when the
   // bit already has the value, so hot entries do not bounce cache lines.
-  auto* usage = const_cast<uint8_t*>(&s.usage);
+  auto *usage = const_cast<uint8_t *>(&s.usage);
   if (__atomic_load_n(usage, __ATOMIC_RELAXED) != value) {
     __atomic_store_n(usage, value, __ATOMIC_RELAXED);
   }
@@ -180,7 +180,7 @@ inline uint8_t tag_of(uint64_t hash) { return static_cast<uint8_t>(0x80 | ((hash
 
 inline uint32_t next_index(uint32_t i, uint32_t n) { return i + 1 == n ? 0 : i + 1; }
 
-inline uint32_t large_index_of(const SmallSlot& s) {
+inline uint32_t large_index_of(const SmallSlot &s) {
   uint32_t idx;
   std::memcpy(&idx, s.payload, 4);
   return idx;
@@ -191,12 +191,12 @@ inline uint32_t large_index_of(const SmallSlot& s) {
 // it as not matching, and never read outside the block.
 struct Resolved {
   bool ok;
-  const uint8_t* key;
-  const uint8_t* state;
+  const uint8_t *key;
+  const uint8_t *state;
   size_t state_size;
 };
 
-inline Resolved resolve(const PartitionRef& r, const SmallSlot& s) {
+inline Resolved resolve(const PartitionRef &r, const SmallSlot &s) {
   if ((s.flags & kLarge) == 0) {
     if (s.key_size + static_cast<size_t>(s.state_size) > kSmallPayloadBytes) {
       return {false, nullptr, nullptr, 0};
@@ -205,7 +205,7 @@ inline Resolved resolve(const PartitionRef& r, const SmallSlot& s) {
   }
   const uint32_t idx = large_index_of(s);
   if (idx >= r.large_count) return {false, nullptr, nullptr, 0};
-  const LargeSlot& l = r.large[idx];
+  const LargeSlot &l = r.large[idx];
   if (s.key_size <= kSmallInlineKeyWithLargeBytes) {
     if (s.state_size > kLargePayloadBytes) return {false, nullptr, nullptr, 0};
     return {true, s.payload + 4, l.payload, s.state_size};
@@ -216,8 +216,8 @@ inline Resolved resolve(const PartitionRef& r, const SmallSlot& s) {
   return {true, l.payload, l.payload + s.key_size, s.state_size};
 }
 
-inline bool key_matches(const PartitionRef& r, const SmallSlot& s, uint64_t hash,
-                        const LatestKey& key) {
+inline bool key_matches(const PartitionRef &r, const SmallSlot &s, uint64_t hash,
+                        const LatestKey &key) {
   if (s.hash != hash || s.db != key.db || s.rel != key.rel || s.key_size != key.key.size()) {
     return false;
   }
@@ -225,7 +225,7 @@ inline bool key_matches(const PartitionRef& r, const SmallSlot& s, uint64_t hash
   return res.ok && (key.key.empty() || std::memcmp(res.key, key.key.data(), key.key.size()) == 0);
 }
 
-uint32_t find_index(const PartitionRef& r, uint64_t hash, const LatestKey& key) {
+uint32_t find_index(const PartitionRef &r, uint64_t hash, const LatestKey &key) {
   const uint8_t tag = tag_of(hash);
   uint32_t i = home_of(hash, r.small_count);
   for (uint32_t n = 0; n < r.small_count; ++n) {
@@ -237,10 +237,10 @@ uint32_t find_index(const PartitionRef& r, uint64_t hash, const LatestKey& key) 
   return kNone;
 }
 
-uint32_t alloc_large(const PartitionRef& r, uint32_t owner) {
+uint32_t alloc_large(const PartitionRef &r, uint32_t owner) {
   const uint32_t idx = r.part->free_large;
   if (idx == kNone || idx >= r.large_count) return kNone;
-  LargeSlot& l = r.large[idx];
+  LargeSlot &l = r.large[idx];
   uint32_t next;
   std::memcpy(&next, l.payload, 4);
   r.part->free_large = next;
@@ -249,9 +249,9 @@ uint32_t alloc_large(const PartitionRef& r, uint32_t owner) {
   return idx;
 }
 
-void free_large(const PartitionRef& r, uint32_t idx) {
+void free_large(const PartitionRef &r, uint32_t idx) {
   if (idx >= r.large_count) return;
-  LargeSlot& l = r.large[idx];
+  LargeSlot &l = r.large[idx];
   l.owner = kNone;
   std::memcpy(l.payload, &r.part->free_large, 4);
   r.part->free_large = idx;
@@ -260,8 +260,8 @@ void free_large(const PartitionRef& r, uint32_t idx) {
 
 // Removes the entry in slot i: frees its large slot, then backward-shift
 // deletion keeps every other entry reachable from its home slot.
-void erase_at(const PartitionRef& r, uint32_t i) {
-  SmallSlot* small = r.small;
+void erase_at(const PartitionRef &r, uint32_t i) {
+  SmallSlot *small = r.small;
   if (small[i].flags & kLarge) free_large(r, large_index_of(small[i]));
   r.part->count.fetch_sub(1, std::memory_order_relaxed);
   const uint32_t n = r.small_count;
@@ -270,13 +270,13 @@ void erase_at(const PartitionRef& r, uint32_t i) {
   for (uint32_t steps = 1; steps < n; ++steps) {
     j = next_index(j, n);
     if (r.tags[j] == 0) break;
-    SmallSlot& sj = small[j];
+    SmallSlot &sj = small[j];
     const uint32_t k = home_of(sj.hash, n);
     // The entry at j may fill the hole only if its home is not cyclically
     // within (hole, j].
     const bool stays = hole <= j ? (hole < k && k <= j) : (hole < k || k <= j);
     if (stays) continue;
-    std::memcpy(static_cast<void*>(&small[hole]), &sj, sizeof(SmallSlot));
+    std::memcpy(static_cast<void *>(&small[hole]), &sj, sizeof(SmallSlot));
     r.tags[hole] = r.tags[j];
     if (sj.flags & kLarge) {
       const uint32_t idx = large_index_of(sj);
@@ -289,19 +289,19 @@ void erase_at(const PartitionRef& r, uint32_t i) {
   r.tags[hole] = 0;
 }
 
-void record_eviction(const SmallSlot& s, MergeOutcome* o) {
+void record_eviction(const SmallSlot &s, MergeOutcome *o) {
   o->evicted = true;
   o->evicted_db = s.db;
   o->evicted_rel = s.rel;
 }
 
 // CLOCK over the small slots: evicts one entry. At most two passes.
-bool evict_small(const PartitionRef& r, MergeOutcome* o) {
+bool evict_small(const PartitionRef &r, MergeOutcome *o) {
   const uint32_t n = r.small_count;
   for (uint32_t steps = 0; steps < 2 * n; ++steps) {
     const uint32_t h = r.part->small_hand < n ? r.part->small_hand : 0;
     r.part->small_hand = next_index(h, n);
-    SmallSlot& s = r.small[h];
+    SmallSlot &s = r.small[h];
     if (s.flags == 0) continue;
     if (load_usage(s)) {
       set_usage(s, 0);
@@ -316,14 +316,14 @@ bool evict_small(const PartitionRef& r, MergeOutcome* o) {
 
 // CLOCK over the large slots (the entries owning them): evicts one entry,
 // freeing one large slot and one small slot. At most two passes.
-bool evict_large(const PartitionRef& r, MergeOutcome* o) {
+bool evict_large(const PartitionRef &r, MergeOutcome *o) {
   const uint32_t n = r.large_count;
   for (uint32_t steps = 0; steps < 2 * n; ++steps) {
     const uint32_t h = r.part->large_hand < n ? r.part->large_hand : 0;
     r.part->large_hand = next_index(h, n);
     const uint32_t owner = r.large[h].owner;
     if (owner >= r.small_count) continue;
-    SmallSlot& s = r.small[owner];
+    SmallSlot &s = r.small[owner];
     if (load_usage(s)) {
       set_usage(s, 0);
       continue;
@@ -339,9 +339,9 @@ bool evict_large(const PartitionRef& r, MergeOutcome* o) {
 // kLarge are already set), moving the payload between the small slot and a
 // large slot as the size requires. The caller has made sure a large slot is
 // free when the entry needs one and has none. False if none could be had.
-bool write_payload(const PartitionRef& r, uint32_t i, std::string_view key, const uint8_t* state,
+bool write_payload(const PartitionRef &r, uint32_t i, std::string_view key, const uint8_t *state,
                    size_t state_size) {
-  SmallSlot& s = r.small[i];
+  SmallSlot &s = r.small[i];
   const size_t key_size = key.size();
   if (latest_fits_small_slot(key_size, state_size)) {
     if (s.flags & kLarge) {
@@ -363,7 +363,7 @@ bool write_payload(const PartitionRef& r, uint32_t i, std::string_view key, cons
     std::memcpy(s.payload, &idx, 4);
     s.flags = static_cast<uint8_t>(s.flags | kLarge);
   }
-  LargeSlot& l = r.large[idx];
+  LargeSlot &l = r.large[idx];
   if (key_size <= kSmallInlineKeyWithLargeBytes) {
     copy_bytes(s.payload + 4, key.data(), key_size);
     copy_bytes(l.payload, state, state_size);
@@ -377,8 +377,8 @@ bool write_payload(const PartitionRef& r, uint32_t i, std::string_view key, cons
 
 // Makes room for a new entry of this size (evicting at most one entry) and
 // returns the empty slot to put it in, or kNone.
-uint32_t make_room(const PartitionRef& r, uint64_t hash, size_t key_size, size_t state_size,
-                   MergeOutcome* o) {
+uint32_t make_room(const PartitionRef &r, uint64_t hash, size_t key_size, size_t state_size,
+                   MergeOutcome *o) {
   const bool large = !latest_fits_small_slot(key_size, state_size);
   if (large && r.part->free_large == kNone) {
     if (!evict_large(r, o)) return kNone;  // also frees a small slot
@@ -395,9 +395,9 @@ uint32_t make_room(const PartitionRef& r, uint64_t hash, size_t key_size, size_t
 }
 
 // A new entry in empty slot i.
-bool create_entry(const PartitionRef& r, uint32_t i, uint64_t hash, const LatestKey& key,
-                  const uint8_t* state, size_t state_size, bool partial) {
-  SmallSlot& s = r.small[i];
+bool create_entry(const PartitionRef &r, uint32_t i, uint64_t hash, const LatestKey &key,
+                  const uint8_t *state, size_t state_size, bool partial) {
+  SmallSlot &s = r.small[i];
   s.hash = hash;
   s.db = key.db;
   s.rel = key.rel;
@@ -418,12 +418,12 @@ bool create_entry(const PartitionRef& r, uint32_t i, uint64_t hash, const Latest
   return true;
 }
 
-bool same_winner(const Reading& a, const Reading& b) {
-  return a.hlc == b.hlc && double_bits(a.value) == double_bits(b.value) &&
-         a.skew_ms == b.skew_ms && same_origin(a, b);
+bool same_winner(const Reading &a, const Reading &b) {
+  return a.hlc == b.hlc && double_bits(a.value) == double_bits(b.value) && a.skew_ms == b.skew_ms &&
+         same_origin(a, b);
 }
 
-void copy_entry(const PartitionRef& r, const SmallSlot& s, const Resolved& res, LatestEntry* out) {
+void copy_entry(const PartitionRef &r, const SmallSlot &s, const Resolved &res, LatestEntry *out) {
   out->db = s.db;
   out->rel = s.rel;
   out->version = s.version;
@@ -437,14 +437,14 @@ void copy_entry(const PartitionRef& r, const SmallSlot& s, const Resolved& res, 
   (void)r;
 }
 
-void fill_outcome(const SmallSlot& s, MergeOutcome* o) {
+void fill_outcome(const SmallSlot &s, MergeOutcome *o) {
   o->stored = true;
   o->version = s.version;
   o->generation = s.generation;
   o->partial = (s.flags & kPartial) != 0;
 }
 
-LatestTableLayout normalize(const LatestTableLayout& in) {
+LatestTableLayout normalize(const LatestTableLayout &in) {
   LatestTableLayout l = in;
   uint32_t p = 1;
   while (p < l.partitions && p < (1u << 16)) p <<= 1;
@@ -473,7 +473,7 @@ struct Offsets {
 
 constexpr size_t align64(size_t n) { return (n + 63) & ~size_t{63}; }
 
-Offsets offsets_of(const LatestTableLayout& l) {
+Offsets offsets_of(const LatestTableLayout &l) {
   Offsets o;
   o.partitions = align64(sizeof(Header));
   o.small = o.partitions + size_t{l.partitions} * sizeof(Partition);
@@ -488,8 +488,8 @@ Offsets offsets_of(const LatestTableLayout& l) {
 
 // ---- free functions --------------------------------------------------------
 
-uint64_t latest_key_hash(const LatestKey& key) {
-  const auto* p = reinterpret_cast<const unsigned char*>(key.key.data());
+uint64_t latest_key_hash(const LatestKey &key) {
+  const auto *p = reinterpret_cast<const unsigned char *>(key.key.data());
   const size_t len = key.key.size();
   uint64_t seed = mum(((uint64_t{key.db} << 32) | key.rel) ^ kSecret0, len ^ kSecret1);
   uint64_t a, b;
@@ -506,7 +506,7 @@ uint64_t latest_key_hash(const LatestKey& key) {
     }
   } else {
     size_t i = len;
-    const unsigned char* q = p;
+    const unsigned char *q = p;
     while (i > 16) {
       seed = mum(read64(q) ^ kSecret1, read64(q + 8) ^ seed);
       q += 16;
@@ -538,22 +538,22 @@ LatestTableLayout plan_latest_table(size_t max_keys, uint32_t partitions) {
   return normalize(l);
 }
 
-size_t latest_table_bytes(const LatestTableLayout& layout) {
+size_t latest_table_bytes(const LatestTableLayout &layout) {
   return offsets_of(normalize(layout)).total;
 }
 
 // ---- LatestTable -----------------------------------------------------------
 
-LatestTable::LatestTable(void* memory)
-    : base_(static_cast<unsigned char*>(memory)), header_(static_cast<Header*>(memory)) {
+LatestTable::LatestTable(void *memory)
+    : base_(static_cast<unsigned char *>(memory)), header_(static_cast<Header *>(memory)) {
   layout_ = {header_->partitions, header_->small_per_partition, header_->large_per_partition};
 }
 
-LatestTable LatestTable::create(void* memory, const LatestTableLayout& requested) {
+LatestTable LatestTable::create(void *memory, const LatestTableLayout &requested) {
   const LatestTableLayout l = normalize(requested);
   const Offsets off = offsets_of(l);
-  auto* base = static_cast<unsigned char*>(memory);
-  auto* h = new (memory) Header();
+  auto *base = static_cast<unsigned char *>(memory);
+  auto *h = new (memory) Header();
   h->magic = 0;
   h->partitions = l.partitions;
   h->small_per_partition = l.small_slots_per_partition;
@@ -569,13 +569,13 @@ LatestTable LatestTable::create(void* memory, const LatestTableLayout& requested
   std::memset(base + off.small, 0, off.large - off.small);
   std::memset(base + off.tags, 0, off.total - off.tags);
   for (uint32_t p = 0; p < l.partitions; ++p) {
-    auto* part = new (base + off.partitions + size_t{p} * sizeof(Partition)) Partition();
+    auto *part = new (base + off.partitions + size_t{p} * sizeof(Partition)) Partition();
     part->count.store(0, std::memory_order_relaxed);
     part->large_used.store(0, std::memory_order_relaxed);
     part->small_hand = 0;
     part->large_hand = 0;
     part->next_generation = 1;
-    auto* large = reinterpret_cast<LargeSlot*>(
+    auto *large = reinterpret_cast<LargeSlot *>(
         base + off.large + size_t{p} * l.large_slots_per_partition * sizeof(LargeSlot));
     for (uint32_t j = 0; j < l.large_slots_per_partition; ++j) {
       large[j].owner = kNone;
@@ -588,55 +588,53 @@ LatestTable LatestTable::create(void* memory, const LatestTableLayout& requested
   return LatestTable(memory);
 }
 
-LatestTable LatestTable::attach(void* memory) {
+LatestTable LatestTable::attach(void *memory) {
   if (memory == nullptr) return LatestTable();
-  const auto* h = static_cast<const Header*>(memory);
+  const auto *h = static_cast<const Header *>(memory);
   if (h->magic != kMagic) return LatestTable();
   return LatestTable(memory);
 }
 
 PartitionRef LatestTable::partition_ref(uint32_t partition) const {
-  const Header* h = header_;
+  const Header *h = header_;
   PartitionRef r;
-  r.part = reinterpret_cast<Partition*>(base_ + h->partitions_offset +
-                                        size_t{partition} * sizeof(Partition));
+  r.part = reinterpret_cast<Partition *>(base_ + h->partitions_offset +
+                                         size_t{partition} * sizeof(Partition));
   r.small_count = h->small_per_partition;
   r.large_count = h->large_per_partition;
   r.max_entries = h->max_entries;
-  r.small = reinterpret_cast<SmallSlot*>(base_ + h->small_offset +
-                                         size_t{partition} * r.small_count * sizeof(SmallSlot));
-  r.large = reinterpret_cast<LargeSlot*>(base_ + h->large_offset +
-                                         size_t{partition} * r.large_count * sizeof(LargeSlot));
+  r.small = reinterpret_cast<SmallSlot *>(base_ + h->small_offset +
+                                          size_t{partition} * r.small_count * sizeof(SmallSlot));
+  r.large = reinterpret_cast<LargeSlot *>(base_ + h->large_offset +
+                                          size_t{partition} * r.large_count * sizeof(LargeSlot));
   r.tags = base_ + h->tags_offset + size_t{partition} * h->tags_per_partition;
   return r;
 }
 
-bool LatestTable::find(uint64_t hash, const LatestKey& key, LatestEntry* out) const {
+bool LatestTable::find(uint64_t hash, const LatestKey &key, LatestEntry *out) const {
   if (header_ == nullptr || key.key.size() > kMaxLatestKeyBytes) return false;
   const PartitionRef r = partition_ref(partition_of(hash));
   const uint32_t i = find_index(r, hash, key);
   if (i == kNone) return false;
-  const SmallSlot& s = r.small[i];
+  const SmallSlot &s = r.small[i];
   copy_entry(r, s, resolve(r, s), out);
   set_usage(s, 1);
   return true;
 }
 
-MergeOutcome LatestTable::merge(uint64_t hash, const LatestKey& key, const StateView& incoming,
+MergeOutcome LatestTable::merge(uint64_t hash, const LatestKey &key, const StateView &incoming,
                                 size_t max_candidates, int64_t arrival_us, bool create_partial) {
   return merge_into(hash, key, incoming, max_candidates, arrival_us, create_partial, nullptr);
 }
 
-MergeOutcome LatestTable::complete(uint64_t hash, const LatestKey& key, const StateView& loaded,
-                                   size_t max_candidates, int64_t arrival_us,
-                                   uint32_t generation) {
+MergeOutcome LatestTable::complete(uint64_t hash, const LatestKey &key, const StateView &loaded,
+                                   size_t max_candidates, int64_t arrival_us, uint32_t generation) {
   return merge_into(hash, key, loaded, max_candidates, arrival_us, false, &generation);
 }
 
-MergeOutcome LatestTable::merge_into(uint64_t hash, const LatestKey& key,
-                                     const StateView& incoming, size_t max_candidates,
-                                     int64_t arrival_us, bool create_partial,
-                                     const uint32_t* complete_generation) {
+MergeOutcome LatestTable::merge_into(uint64_t hash, const LatestKey &key, const StateView &incoming,
+                                     size_t max_candidates, int64_t arrival_us, bool create_partial,
+                                     const uint32_t *complete_generation) {
   MergeOutcome o{};
   if (header_ == nullptr || key.key.size() > kMaxLatestKeyBytes) return o;
   const PartitionRef r = partition_ref(partition_of(hash));
@@ -644,7 +642,7 @@ MergeOutcome LatestTable::merge_into(uint64_t hash, const LatestKey& key,
   StateView out;
   uint32_t i = find_index(r, hash, key);
   if (i != kNone) {
-    SmallSlot* s = &r.small[i];
+    SmallSlot *s = &r.small[i];
     const Resolved res = resolve(r, *s);
     StateView existing;
     if (decode_state(res.state, res.state_size, &existing) != DecodeStatus::kOk) {
@@ -700,7 +698,7 @@ MergeOutcome LatestTable::merge_into(uint64_t hash, const LatestKey& key,
   i = make_room(r, hash, key.key.size(), n, &o);
   if (i == kNone) return o;
   if (!create_entry(r, i, hash, key, buf, n, create_partial)) return o;
-  SmallSlot& s = r.small[i];
+  SmallSlot &s = r.small[i];
   s.version = header_->last_version.fetch_add(1, std::memory_order_relaxed) + 1;
   s.arrival_us = arrival_us;
   o.created = true;
@@ -709,9 +707,9 @@ MergeOutcome LatestTable::merge_into(uint64_t hash, const LatestKey& key,
   return o;
 }
 
-bool LatestTable::restore(const LatestEntry& entry, MergeOutcome* outcome) {
+bool LatestTable::restore(const LatestEntry &entry, MergeOutcome *outcome) {
   MergeOutcome local{};
-  MergeOutcome& o = outcome != nullptr ? *outcome : local;
+  MergeOutcome &o = outcome != nullptr ? *outcome : local;
   o = MergeOutcome{};
   if (header_ == nullptr || entry.state_size > kMaxEncodedStateBytes) return false;
   StateView check;
@@ -740,15 +738,14 @@ bool LatestTable::restore(const LatestEntry& entry, MergeOutcome* outcome) {
     }
     o.created = true;
   }
-  SmallSlot& s = r.small[i];
+  SmallSlot &s = r.small[i];
   s.version = entry.version;
   s.arrival_us = entry.arrival_us;
   s.flags = static_cast<uint8_t>((s.flags & ~kPartial) | (entry.partial ? kPartial : 0));
   set_usage(s, 1);
   uint64_t last = header_->last_version.load(std::memory_order_relaxed);
-  while (last < entry.version &&
-         !header_->last_version.compare_exchange_weak(last, entry.version,
-                                                      std::memory_order_relaxed)) {
+  while (last < entry.version && !header_->last_version.compare_exchange_weak(
+                                     last, entry.version, std::memory_order_relaxed)) {
   }
   o.winner_changed = true;
   fill_outcome(s, &o);
@@ -756,12 +753,12 @@ bool LatestTable::restore(const LatestEntry& entry, MergeOutcome* outcome) {
 }
 
 void LatestTable::for_each(uint32_t partition, uint32_t db, uint32_t rel, LatestVisitFn visit,
-                           void* context) const {
+                           void *context) const {
   if (header_ == nullptr || partition >= layout_.partitions || visit == nullptr) return;
   const PartitionRef r = partition_ref(partition);
   LatestEntry entry;
   for (uint32_t i = 0; i < r.small_count; ++i) {
-    const SmallSlot& s = r.small[i];
+    const SmallSlot &s = r.small[i];
     if (s.flags == 0) continue;
     if (rel != 0 && (s.db != db || s.rel != rel)) continue;
     const Resolved res = resolve(r, s);
@@ -778,7 +775,7 @@ size_t LatestTable::erase_relation(uint32_t partition, uint32_t db, uint32_t rel
   // Backward shift moves entries from later slots into i (re-examined) or,
   // after wrapping, from already-examined slots: nothing is skipped.
   for (uint32_t i = 0; i < r.small_count;) {
-    const SmallSlot& s = r.small[i];
+    const SmallSlot &s = r.small[i];
     if (s.flags != 0 && s.db == db && s.rel == rel) {
       erase_at(r, i);
       ++erased;

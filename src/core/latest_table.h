@@ -71,8 +71,7 @@ constexpr bool latest_fits_small_slot(size_t key_size, size_t state_size) {
 constexpr bool latest_fits_table(size_t key_size, size_t state_size) {
   return key_size <= kMaxLatestKeyBytes &&
          (latest_fits_small_slot(key_size, state_size) ||
-          (key_size <= kSmallInlineKeyWithLargeBytes ? state_size
-                                                     : key_size + state_size) <=
+          (key_size <= kSmallInlineKeyWithLargeBytes ? state_size : key_size + state_size) <=
               kLargePayloadBytes);
 }
 
@@ -85,10 +84,10 @@ struct LatestKey {
 };
 
 // Deterministic (same in every process and across restarts).
-uint64_t latest_key_hash(const LatestKey& key);
+uint64_t latest_key_hash(const LatestKey &key);
 
 struct LatestTableLayout {
-  uint32_t partitions;            // a power of two
+  uint32_t partitions;  // a power of two
   uint32_t small_slots_per_partition;
   uint32_t large_slots_per_partition;
 };
@@ -103,7 +102,7 @@ LatestTableLayout plan_latest_table(size_t max_keys, uint32_t partitions);
 // not made by plan_latest_table are normalised first (partitions rounded up
 // to a power of two, at least 2 small and 2 large slots per partition), the
 // same way create does.
-size_t latest_table_bytes(const LatestTableLayout& layout);
+size_t latest_table_bytes(const LatestTableLayout &layout);
 
 // One entry, copied out of the table.
 struct LatestEntry {
@@ -118,28 +117,26 @@ struct LatestEntry {
   uint16_t state_size;
   uint8_t state[kMaxEncodedStateBytes];
 
-  std::string_view key_bytes() const {
-    return {reinterpret_cast<const char*>(key), key_size};
-  }
+  std::string_view key_bytes() const { return {reinterpret_cast<const char *>(key), key_size}; }
 };
 
 struct MergeOutcome {
-  bool stored;             // false when the key (> 255 bytes) or the merged state
-                           // cannot fit any slot; the key then has NO entry
-                           // (an existing one is removed, never left stale)
-  bool created;            // the key had no entry
-  bool winner_changed;     // the winner differs from before (always when created)
-  uint64_t version;        // the entry's version after the call (0 when !stored)
-  size_t dropped;          // candidates dropped by max_candidates
-  bool evicted;            // another entry was evicted to make room
-  uint32_t evicted_db;     // ... of this relation
+  bool stored;          // false when the key (> 255 bytes) or the merged state
+                        // cannot fit any slot; the key then has NO entry
+                        // (an existing one is removed, never left stale)
+  bool created;         // the key had no entry
+  bool winner_changed;  // the winner differs from before (always when created)
+  uint64_t version;     // the entry's version after the call (0 when !stored)
+  size_t dropped;       // candidates dropped by max_candidates
+  bool evicted;         // another entry was evicted to make room
+  uint32_t evicted_db;  // ... of this relation
   uint32_t evicted_rel;
-  uint32_t generation;     // the entry's generation after the call (0 when !stored)
-  bool partial;            // the entry's partial flag after the call
+  uint32_t generation;  // the entry's generation after the call (0 when !stored)
+  bool partial;         // the entry's partial flag after the call
 };
 
 // Callback of for_each.
-using LatestVisitFn = void (*)(const LatestEntry& entry, void* context);
+using LatestVisitFn = void (*)(const LatestEntry &entry, void *context);
 
 namespace latest_detail {
 struct Header;
@@ -154,31 +151,31 @@ class LatestTable {
 
   // Formats memory of latest_table_bytes(layout) bytes (aligned to at least
   // 8 bytes; 64 or more is better).
-  static LatestTable create(void* memory, const LatestTableLayout& layout);
+  static LatestTable create(void *memory, const LatestTableLayout &layout);
   // A view of memory formatted by create (in another process, say). Returns
   // an unattached table when the memory does not hold a formatted table.
-  static LatestTable attach(void* memory);
+  static LatestTable attach(void *memory);
 
   bool attached() const { return header_ != nullptr; }
-  const LatestTableLayout& layout() const { return layout_; }
+  const LatestTableLayout &layout() const { return layout_; }
   uint32_t partition_of(uint64_t hash) const {
     return static_cast<uint32_t>(hash) & (layout_.partitions - 1);
   }
 
   // Copies the key's entry to *out; sets its usage bit. Shared lock.
-  bool find(uint64_t hash, const LatestKey& key, LatestEntry* out) const;
+  bool find(uint64_t hash, const LatestKey &key, LatestEntry *out) const;
 
   // Merges a state into the key's entry, creating it (partial when
   // create_partial) and evicting another entry of the partition if needed.
   // Keys longer than 255 bytes are refused (stored = false).
-  MergeOutcome merge(uint64_t hash, const LatestKey& key, const StateView& incoming,
+  MergeOutcome merge(uint64_t hash, const LatestKey &key, const StateView &incoming,
                      size_t max_candidates, int64_t arrival_us, bool create_partial);
 
   // Merges a state loaded from the table into a partial entry and clears its
   // partial flag, but only if the entry still has this generation (it was not
   // evicted and recreated meanwhile); otherwise merges and keeps the flag.
   // Creates the entry (complete) when it is missing.
-  MergeOutcome complete(uint64_t hash, const LatestKey& key, const StateView& loaded,
+  MergeOutcome complete(uint64_t hash, const LatestKey &key, const StateView &loaded,
                         size_t max_candidates, int64_t arrival_us, uint32_t generation);
 
   // Puts back an entry saved at shutdown (version, arrival, partial flag and
@@ -187,22 +184,22 @@ class LatestTable {
   // so later versions are larger. False when the entry is invalid (state
   // that does not decode, or too big). An eviction it caused is reported in
   // *outcome when given (its other fields are filled like merge's).
-  bool restore(const LatestEntry& entry, MergeOutcome* outcome = nullptr);
+  bool restore(const LatestEntry &entry, MergeOutcome *outcome = nullptr);
 
   // Calls visit(entry, context) for each entry of the partition, of one
   // relation of one database or (rel == 0) of every relation of every
   // database. Shared lock. visit must not call into this partition.
   void for_each(uint32_t partition, uint32_t db, uint32_t rel, LatestVisitFn visit,
-                void* context) const;
+                void *context) const;
 
   // The same with any callable visit(const LatestEntry&).
   template <typename Visit>
-  void for_each(uint32_t partition, uint32_t db, uint32_t rel, Visit&& visit) const {
+  void for_each(uint32_t partition, uint32_t db, uint32_t rel, Visit &&visit) const {
     using V = std::remove_reference_t<Visit>;
     for_each(
         partition, db, rel,
-        [](const LatestEntry& entry, void* context) { (*static_cast<V*>(context))(entry); },
-        const_cast<void*>(static_cast<const void*>(&visit)));
+        [](const LatestEntry &entry, void *context) { (*static_cast<V *>(context))(entry); },
+        const_cast<void *>(static_cast<const void *>(&visit)));
   }
 
   // Removes every entry of a relation from the partition; returns how many.
@@ -214,14 +211,14 @@ class LatestTable {
   size_t large_slots_in_use() const;
 
  private:
-  explicit LatestTable(void* memory);
+  explicit LatestTable(void *memory);
   latest_detail::PartitionRef partition_ref(uint32_t partition) const;
-  MergeOutcome merge_into(uint64_t hash, const LatestKey& key, const StateView& incoming,
+  MergeOutcome merge_into(uint64_t hash, const LatestKey &key, const StateView &incoming,
                           size_t max_candidates, int64_t arrival_us, bool create_partial,
-                          const uint32_t* complete_generation);
+                          const uint32_t *complete_generation);
 
-  unsigned char* base_ = nullptr;
-  latest_detail::Header* header_ = nullptr;
+  unsigned char *base_ = nullptr;
+  latest_detail::Header *header_ = nullptr;
   LatestTableLayout layout_{1, 0, 0};
 };
 

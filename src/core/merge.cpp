@@ -5,7 +5,7 @@
 namespace edgestate::core {
 namespace {
 
-bool has_origin(const Reading* const* readings, size_t count, const Reading& r) {
+bool has_origin(const Reading *const *readings, size_t count, const Reading &r) {
   for (size_t k = 0; k < count; ++k) {
     if (same_origin(*readings[k], r)) return true;
   }
@@ -14,17 +14,16 @@ bool has_origin(const Reading* const* readings, size_t count, const Reading& r) 
 
 }  // namespace
 
-size_t merge_states(const StateView& a, const StateView& b, size_t max_candidates,
-                    StateView* out) {
+size_t merge_states(const StateView &a, const StateView &b, size_t max_candidates, StateView *out) {
   const size_t limit = std::min(max_candidates, kMaxCandidates) + 1;
   // Pointers into the inputs rather than copies: comparing against readings
   // just written to *out would stall on store forwarding, and an array of
   // Readings would be zero-filled on every call.
-  const Reading* kept[kMaxEntries];
+  const Reading *kept[kMaxEntries];
   size_t kept_count = 0;
   // Origins that did not fit, each counted once, and remembered so that an
   // older reading of a dropped origin is recognised as superseded.
-  const Reading* dropped[2 * kMaxEntries];
+  const Reading *dropped[2 * kMaxEntries];
   size_t dropped_count = 0;
   size_t i = 0;
   size_t j = 0;
@@ -32,7 +31,7 @@ size_t merge_states(const StateView& a, const StateView& b, size_t max_candidate
   // seen of each origin is that origin's newest, and the first `limit` such
   // readings are the top of the per-origin maxima.
   while (i < a.count || j < b.count) {
-    const Reading* next;
+    const Reading *next;
     if (j == b.count) {
       next = &a.entries[i++];
     } else if (i == a.count) {

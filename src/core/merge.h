@@ -15,7 +15,6 @@ namespace edgestate::core {
 //
 // Returns how many origins were dropped because only max_candidates + 1
 // entries fit (for metrics; not part of the state).
-size_t merge_states(const StateView& a, const StateView& b, size_t max_candidates,
-                    StateView* out);
+size_t merge_states(const StateView &a, const StateView &b, size_t max_candidates, StateView *out);
 
 }  // namespace edgestate::core

@@ -2,7 +2,7 @@
 
 namespace edgestate::core {
 
-const char* describe(ReadingError error) {
+const char *describe(ReadingError error) {
   switch (error) {
     case ReadingError::kOk:
       return "valid reading";
@@ -18,7 +18,7 @@ const char* describe(ReadingError error) {
   return "unknown reading error";
 }
 
-ReadingError validate_reading(const Reading& reading) {
+ReadingError validate_reading(const Reading &reading) {
   if (reading.region.empty()) return ReadingError::kEmptyRegion;
   if (reading.region.size() > kMaxNameBytes) return ReadingError::kRegionTooLong;
   if (reading.device.size() > kMaxNameBytes) return ReadingError::kDeviceTooLong;

@@ -61,11 +61,11 @@ enum class ReadingError {
   kSkewOutOfRange,
 };
 
-const char* describe(ReadingError error);
+const char *describe(ReadingError error);
 
-ReadingError validate_reading(const Reading& reading);
+ReadingError validate_reading(const Reading &reading);
 
-inline bool same_origin(const Reading& a, const Reading& b) {
+inline bool same_origin(const Reading &a, const Reading &b) {
   return a.region.size() == b.region.size() && a.device.size() == b.device.size() &&
          short_bytes_equal(a.region.data(), b.region.data(), a.region.size()) &&
          short_bytes_equal(a.device.data(), b.device.data(), a.device.size());
@@ -83,7 +83,7 @@ inline int compare_bytes(std::string_view a, std::string_view b) {
 // value's bit pattern as a uint64, then skew_ms. Negative, zero or positive.
 // The value bits break ties only so that the order is total; they carry no
 // meaning. The greatest reading of a set is its winner.
-inline int compare_readings(const Reading& a, const Reading& b) {
+inline int compare_readings(const Reading &a, const Reading &b) {
   if (a.hlc != b.hlc) return a.hlc < b.hlc ? -1 : 1;
   if (int c = compare_bytes(a.region, b.region); c != 0) return c;
   if (int c = compare_bytes(a.device, b.device); c != 0) return c;

@@ -52,11 +52,16 @@ bool parse_duration(std::string_view text, size_t *pos, int64_t *ms, std::string
   while (*pos < text.size() && std::isalpha(static_cast<unsigned char>(text[*pos]))) ++*pos;
   std::string_view unit = text.substr(unit_start, *pos - unit_start);
   int64_t scale = 0;
-  if (unit == "ms") scale = 1;
-  else if (unit == "s") scale = 1000;
-  else if (unit == "min") scale = 60'000;
-  else if (unit == "h") scale = 3'600'000;
-  else if (unit == "d") scale = 86'400'000;
+  if (unit == "ms")
+    scale = 1;
+  else if (unit == "s")
+    scale = 1000;
+  else if (unit == "min")
+    scale = 60'000;
+  else if (unit == "h")
+    scale = 3'600'000;
+  else if (unit == "d")
+    scale = 86'400'000;
   if (scale == 0) {
     *error = "expected a unit (ms, s, min, h, d) at offset " + std::to_string(unit_start);
     return false;

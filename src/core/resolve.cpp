@@ -14,7 +14,7 @@ bool float8_gt(double a, double b) {
 
 }  // namespace
 
-bool parse_policy(std::string_view name, Policy* out) {
+bool parse_policy(std::string_view name, Policy *out) {
   static constexpr struct {
     std::string_view name;
     Policy policy;
@@ -23,7 +23,7 @@ bool parse_policy(std::string_view name, Policy* out) {
                    {"min", Policy::kMin},
                    {"mean", Policy::kMean},
                    {"prefer_region", Policy::kPreferRegion}};
-  for (const auto& p : kPolicies) {
+  for (const auto &p : kPolicies) {
     if (p.name == name) {
       *out = p.policy;
       return true;
@@ -32,12 +32,10 @@ bool parse_policy(std::string_view name, Policy* out) {
   return false;
 }
 
-double resolve(const StateView& state, Policy policy, std::string_view prefer_region) {
-  const Reading& winner = state.winner();
+double resolve(const StateView &state, Policy policy, std::string_view prefer_region) {
+  const Reading &winner = state.winner();
   const CandidateList candidates = conflict_candidates(state);
-  auto candidate = [&](size_t k) -> const Reading& {
-    return state.entries[candidates.index[k]];
-  };
+  auto candidate = [&](size_t k) -> const Reading & { return state.entries[candidates.index[k]]; };
   double result = winner.value;
   switch (policy) {
     case Policy::kLww:

@@ -17,12 +17,12 @@ enum class Policy {
 };
 
 // "lww", "max", "min", "mean", "prefer_region".
-bool parse_policy(std::string_view name, Policy* out);
+bool parse_policy(std::string_view name, Policy *out);
 
 // Resolves over the winner and its conflict candidates (conflict_candidates);
 // entries outside the winner's conflict window are ignored. Among equal
 // extremes (0 and -0, or several NaN) max and min return the first in stored
 // order. prefer_region is used by kPreferRegion only.
-double resolve(const StateView& state, Policy policy, std::string_view prefer_region);
+double resolve(const StateView &state, Policy policy, std::string_view prefer_region);
 
 }  // namespace edgestate::core

@@ -11,14 +11,14 @@
 
 namespace edgestate::core {
 
-inline bool short_bytes_equal(const char* a, const char* b, size_t n) {
-  auto eq8 = [](const char* x, const char* y) {
+inline bool short_bytes_equal(const char *a, const char *b, size_t n) {
+  auto eq8 = [](const char *x, const char *y) {
     uint64_t u, v;
     std::memcpy(&u, x, 8);
     std::memcpy(&v, y, 8);
     return u == v;
   };
-  auto eq4 = [](const char* x, const char* y) {
+  auto eq4 = [](const char *x, const char *y) {
     uint32_t u, v;
     std::memcpy(&u, x, 4);
     std::memcpy(&v, y, 4);
@@ -31,9 +31,9 @@ inline bool short_bytes_equal(const char* a, const char* b, size_t n) {
   return a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1];
 }
 
-inline void copy_short_bytes(uint8_t* dst, const char* src, size_t n) {
-  auto copy8 = [](uint8_t* d, const char* s) { std::memcpy(d, s, 8); };
-  auto copy4 = [](uint8_t* d, const char* s) { std::memcpy(d, s, 4); };
+inline void copy_short_bytes(uint8_t *dst, const char *src, size_t n) {
+  auto copy8 = [](uint8_t *d, const char *s) { std::memcpy(d, s, 8); };
+  auto copy4 = [](uint8_t *d, const char *s) { std::memcpy(d, s, 4); };
   if (n > 16) {
     std::memcpy(dst, src, n);
   } else if (n >= 8) {

@@ -33,13 +33,13 @@ struct StateView {
   uint8_t count;
   bool truncated;
 
-  const Reading& winner() const { return entries[0]; }
+  const Reading &winner() const { return entries[0]; }
 };
 
 // Whether `other` lies within the conflict window of `winner`: their physical
 // times differ by at most the larger of their two skew bounds (inclusive).
 // Requires other <= winner in the total order.
-inline bool in_conflict_window(const Reading& winner, const Reading& other) {
+inline bool in_conflict_window(const Reading &winner, const Reading &other) {
   const uint64_t gap = hlc_physical(winner.hlc) - hlc_physical(other.hlc);
   const uint32_t bound = winner.skew_ms > other.skew_ms ? winner.skew_ms : other.skew_ms;
   return gap <= bound;
@@ -53,13 +53,13 @@ struct CandidateList {
   uint8_t index[kMaxCandidates];
 };
 
-CandidateList conflict_candidates(const StateView& state);
+CandidateList conflict_candidates(const StateView &state);
 
 // At least one conflict candidate.
-bool is_conflicted(const StateView& state);
+bool is_conflicted(const StateView &state);
 
 // The state of a single reading: *out holds just that reading, viewing its
 // names. Validates the reading first and leaves *out untouched on error.
-ReadingError state_of(const Reading& reading, StateView* out);
+ReadingError state_of(const Reading &reading, StateView *out);
 
 }  // namespace edgestate::core

@@ -25,7 +25,7 @@ size_t varint_size(uint32_t v) {
   return n;
 }
 
-uint8_t* put_varint(uint8_t* p, uint32_t v) {
+uint8_t *put_varint(uint8_t *p, uint32_t v) {
   while (v >= 0x80) {
     *p++ = static_cast<uint8_t>(v | 0x80);
     v >>= 7;
@@ -36,7 +36,7 @@ uint8_t* put_varint(uint8_t* p, uint32_t v) {
 
 // Reads the skew varint, rejecting overlong forms (a final zero byte after the
 // first) so that every skew has exactly one encoding.
-DecodeStatus take_varint(const uint8_t** p, const uint8_t* end, uint32_t* out) {
+DecodeStatus take_varint(const uint8_t **p, const uint8_t *end, uint32_t *out) {
   uint32_t v = 0;
   for (size_t i = 0; i < kMaxSkewVarintBytes; ++i) {
     if (*p == end) return DecodeStatus::kTruncated;
@@ -52,17 +52,17 @@ DecodeStatus take_varint(const uint8_t** p, const uint8_t* end, uint32_t* out) {
   return DecodeStatus::kSkewOutOfRange;
 }
 
-DecodeStatus take_name(const uint8_t** p, const uint8_t* end, std::string_view* out) {
+DecodeStatus take_name(const uint8_t **p, const uint8_t *end, std::string_view *out) {
   if (*p == end) return DecodeStatus::kTruncated;
   const size_t length = *(*p)++;
   if (length > kMaxNameBytes) return DecodeStatus::kNameTooLong;
   if (static_cast<size_t>(end - *p) < length) return DecodeStatus::kTruncated;
-  *out = std::string_view(reinterpret_cast<const char*>(*p), length);
+  *out = std::string_view(reinterpret_cast<const char *>(*p), length);
   *p += length;
   return DecodeStatus::kOk;
 }
 
-uint8_t* put_name(uint8_t* p, std::string_view name) {
+uint8_t *put_name(uint8_t *p, std::string_view name) {
   *p++ = static_cast<uint8_t>(name.size());
   copy_short_bytes(p, name.data(), name.size());
   return p + name.size();
@@ -70,7 +70,7 @@ uint8_t* put_name(uint8_t* p, std::string_view name) {
 
 }  // namespace
 
-const char* describe(DecodeStatus status) {
+const char *describe(DecodeStatus status) {
   switch (status) {
     case DecodeStatus::kOk:
       return "valid state";
@@ -102,7 +102,7 @@ const char* describe(DecodeStatus status) {
   return "unknown state decode status";
 }
 
-DecodeStatus decode_state(const uint8_t* data, size_t size, StateView* out) {
+DecodeStatus decode_state(const uint8_t *data, size_t size, StateView *out) {
   if (size < kStateHeaderBytes) return DecodeStatus::kTruncated;
   if (data[0] != kStateFormatVersion) return DecodeStatus::kBadVersion;
   const uint8_t flags = data[1];
@@ -110,8 +110,8 @@ DecodeStatus decode_state(const uint8_t* data, size_t size, StateView* out) {
   const size_t count = data[2];
   if (count == 0 || count > kMaxEntries) return DecodeStatus::kBadCount;
 
-  const uint8_t* p = data + kStateHeaderBytes;
-  const uint8_t* const end = data + size;
+  const uint8_t *p = data + kStateHeaderBytes;
+  const uint8_t *const end = data + size;
   for (size_t i = 0; i < count; ++i) {
     if (static_cast<size_t>(end - p) < 16) return DecodeStatus::kTruncated;
     // Assembled locally and stored whole, so that the merge's wide loads of
@@ -138,24 +138,24 @@ DecodeStatus decode_state(const uint8_t* data, size_t size, StateView* out) {
   return DecodeStatus::kOk;
 }
 
-size_t encoded_size(const StateView& state) {
+size_t encoded_size(const StateView &state) {
   size_t size = kStateHeaderBytes;
   for (size_t i = 0; i < state.count; ++i) {
-    const Reading& r = state.entries[i];
+    const Reading &r = state.entries[i];
     size += 16 + varint_size(r.skew_ms) + 2 + r.region.size() + r.device.size();
   }
   return size;
 }
 
-size_t encode_state(const StateView& state, uint8_t* out, size_t capacity) {
+size_t encode_state(const StateView &state, uint8_t *out, size_t capacity) {
   // A buffer of the maximal size needs no size pass (the common stack case).
   if (capacity < kMaxEncodedStateBytes && capacity < encoded_size(state)) return 0;
-  uint8_t* p = out;
+  uint8_t *p = out;
   *p++ = kStateFormatVersion;
   *p++ = state.truncated ? kStateFlagTruncated : 0;
   *p++ = state.count;
   for (size_t i = 0; i < state.count; ++i) {
-    const Reading& r = state.entries[i];
+    const Reading &r = state.entries[i];
     store_le64(p, double_bits(r.value));
     store_le64(p + 8, r.hlc);
     p = put_varint(p + 16, r.skew_ms);

@@ -28,7 +28,8 @@ constexpr uint8_t kStateFormatVersion = 1;
 constexpr uint8_t kStateFlagTruncated = 0x01;
 constexpr size_t kStateHeaderBytes = 3;
 constexpr size_t kMaxSkewVarintBytes = 4;  // kMaxSkewMs < 2^28
-constexpr size_t kMaxEncodedEntryBytes = 8 + 8 + kMaxSkewVarintBytes + 1 + kMaxNameBytes + 1 + kMaxNameBytes;
+constexpr size_t kMaxEncodedEntryBytes =
+    8 + 8 + kMaxSkewVarintBytes + 1 + kMaxNameBytes + 1 + kMaxNameBytes;
 // A buffer of this size holds any state, so callers can encode on the stack.
 constexpr size_t kMaxEncodedStateBytes = kStateHeaderBytes + kMaxEntries * kMaxEncodedEntryBytes;
 
@@ -48,26 +49,26 @@ enum class DecodeStatus {
   kTrailingBytes,       // bytes left after the last entry
 };
 
-const char* describe(DecodeStatus status);
+const char *describe(DecodeStatus status);
 
 // Fills *out with views into data; data must outlive *out. On failure *out is
 // unspecified. Never reads outside [data, data + size).
-DecodeStatus decode_state(const uint8_t* data, size_t size, StateView* out);
+DecodeStatus decode_state(const uint8_t *data, size_t size, StateView *out);
 
 // Exact number of bytes encode_state writes. Requires a valid state.
-size_t encoded_size(const StateView& state);
+size_t encoded_size(const StateView &state);
 
 // Writes the state to out and returns the number of bytes written, or 0 when
 // capacity < encoded_size(state). Requires a valid state (from decode_state,
 // state_of, merge_states or parse_state_text).
-size_t encode_state(const StateView& state, uint8_t* out, size_t capacity);
+size_t encode_state(const StateView &state, uint8_t *out, size_t capacity);
 
 // The placement rules of a canonical state for entry i, given entries [0, i):
 // strictly below entry i - 1 in the total order and of an origin not seen
 // before. kOk, kNotDescending or kDuplicateOrigin. Shared with the text parser
 // so that text and binary input are equally strict; inline because decoding
 // runs it for every entry of every merge input.
-inline DecodeStatus check_entry_placement(const Reading* entries, size_t i) {
+inline DecodeStatus check_entry_placement(const Reading *entries, size_t i) {
   if (i == 0) return DecodeStatus::kOk;
   if (compare_readings(entries[i - 1], entries[i]) <= 0) return DecodeStatus::kNotDescending;
   for (size_t k = 0; k < i; ++k) {

@@ -16,7 +16,7 @@ constexpr std::string_view kInfinity = "Infinity";
 constexpr std::string_view kMinusInfinity = "-Infinity";
 constexpr std::string_view kTruncated = "truncated";
 
-void append_value(std::string* out, double value) {
+void append_value(std::string *out, double value) {
   if (std::isnan(value)) {
     out->append(kNan);
   } else if (std::isinf(value)) {
@@ -28,7 +28,7 @@ void append_value(std::string* out, double value) {
   }
 }
 
-void append_name(std::string* out, std::string_view name) {
+void append_name(std::string *out, std::string_view name) {
   out->push_back('"');
   for (char ch : name) {
     if (ch == '"') out->push_back('"');
@@ -47,9 +47,9 @@ bool is_digit(char ch) { return ch >= '0' && ch <= '9'; }
 // recording an error.
 class Parser {
  public:
-  Parser(std::string_view text, std::string* error) : text_(text), error_(error) {}
+  Parser(std::string_view text, std::string *error) : text_(text), error_(error) {}
 
-  bool parse(StateView* state) {
+  bool parse(StateView *state) {
     if (!take_literal("{")) return false;
     size_t count = 0;
     for (;;) {
@@ -75,11 +75,11 @@ class Parser {
   }
 
  private:
-  bool take_entry(Reading* entries, size_t index) {
+  bool take_entry(Reading *entries, size_t index) {
     skip_space();
     const size_t start = pos_;
-    std::string& region = names_[2 * index];
-    std::string& device = names_[2 * index + 1];
+    std::string &region = names_[2 * index];
+    std::string &device = names_[2 * index + 1];
     double value = 0;
     uint64_t hlc = 0;
     uint32_t skew_ms = 0;
@@ -104,7 +104,7 @@ class Parser {
     return true;
   }
 
-  bool take_value(double* value) {
+  bool take_value(double *value) {
     for (auto [word, v] : {std::pair{kNan, std::numeric_limits<double>::quiet_NaN()},
                            std::pair{kInfinity, std::numeric_limits<double>::infinity()},
                            std::pair{kMinusInfinity, -std::numeric_limits<double>::infinity()}}) {
@@ -125,7 +125,7 @@ class Parser {
     return true;
   }
 
-  bool take_hlc(uint64_t* hlc) {
+  bool take_hlc(uint64_t *hlc) {
     skip_space();
     // The hlc ends with the digits after its '#'; it holds one space, so it
     // cannot be delimited by whitespace.
@@ -140,7 +140,7 @@ class Parser {
     return true;
   }
 
-  bool take_name(std::string* name) {
+  bool take_name(std::string *name) {
     skip_space();
     if (!peek("\"")) return fail("a double-quoted name");
     const size_t open = pos_++;
@@ -161,7 +161,7 @@ class Parser {
     }
   }
 
-  bool take_skew(uint32_t* skew) {
+  bool take_skew(uint32_t *skew) {
     skip_space();
     const auto result = std::from_chars(text_.data() + pos_, text_.data() + text_.size(), *skew);
     if (result.ec != std::errc()) return fail("a skew bound in whole milliseconds");
@@ -176,25 +176,27 @@ class Parser {
     return true;
   }
 
-  bool peek(std::string_view literal) const { return text_.substr(pos_, literal.size()) == literal; }
+  bool peek(std::string_view literal) const {
+    return text_.substr(pos_, literal.size()) == literal;
+  }
 
   void skip_space() {
     while (pos_ < text_.size() && is_space(text_[pos_])) ++pos_;
   }
 
-  bool fail(const std::string& expected) {
+  bool fail(const std::string &expected) {
     *error_ = "expected " + expected + " at offset " + std::to_string(pos_);
     return false;
   }
 
-  bool fail_entry(size_t index, size_t offset, const char* reason) {
+  bool fail_entry(size_t index, size_t offset, const char *reason) {
     *error_ = "entry " + std::to_string(index + 1) + " (at offset " + std::to_string(offset) +
               "): " + reason;
     return false;
   }
 
   std::string_view text_;
-  std::string* error_;
+  std::string *error_;
   size_t pos_ = 0;
   // Unescaped region and device names; the parsed readings view them.
   std::string names_[2 * kMaxEntries];
@@ -202,10 +204,10 @@ class Parser {
 
 }  // namespace
 
-std::string format_state(const StateView& state) {
+std::string format_state(const StateView &state) {
   std::string out = "{";
   for (size_t i = 0; i < state.count; ++i) {
-    const Reading& r = state.entries[i];
+    const Reading &r = state.entries[i];
     if (i > 0) out += ", ";
     append_value(&out, r.value);
     out += " @ ";
@@ -223,7 +225,7 @@ std::string format_state(const StateView& state) {
   return out;
 }
 
-bool parse_state_text(std::string_view text, std::vector<uint8_t>* encoded, std::string* error) {
+bool parse_state_text(std::string_view text, std::vector<uint8_t> *encoded, std::string *error) {
   Parser parser(text, error);
   StateView state;
   if (!parser.parse(&state)) return false;

@@ -22,11 +22,11 @@
 
 namespace edgestate::core {
 
-std::string format_state(const StateView& state);
+std::string format_state(const StateView &state);
 
 // On success replaces *encoded with the binary form and returns true; on
 // failure sets *error to a message naming what was expected at which byte
 // offset (or which entry is invalid) and returns false.
-bool parse_state_text(std::string_view text, std::vector<uint8_t>* encoded, std::string* error);
+bool parse_state_text(std::string_view text, std::vector<uint8_t> *encoded, std::string *error);
 
 }  // namespace edgestate::core

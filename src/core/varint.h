@@ -11,7 +11,7 @@ namespace edgestate::core {
 
 constexpr size_t kMaxVarintBytes = 10;
 
-inline void put_varint64(std::vector<uint8_t>* out, uint64_t v) {
+inline void put_varint64(std::vector<uint8_t> *out, uint64_t v) {
   while (v >= 0x80) {
     out->push_back(static_cast<uint8_t>(v | 0x80));
     v >>= 7;
@@ -39,8 +39,8 @@ inline constexpr int64_t zigzag_decode(uint64_t z) {
 enum class VarintStatus { kOk, kTruncated, kInvalid };
 
 // Reads a varint at *p (never past end) and advances *p on success.
-inline VarintStatus get_varint64(const uint8_t** p, const uint8_t* end, uint64_t* out) {
-  const uint8_t* q = *p;
+inline VarintStatus get_varint64(const uint8_t **p, const uint8_t *end, uint64_t *out) {
+  const uint8_t *q = *p;
   uint64_t v = 0;
   for (size_t i = 0; i < kMaxVarintBytes; ++i) {
     if (q == end) return VarintStatus::kTruncated;

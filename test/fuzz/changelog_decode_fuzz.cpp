@@ -16,7 +16,7 @@ using edgestate::core::ChangelogDecoder;
 using edgestate::core::ChangelogError;
 using edgestate::core::ChangelogFrame;
 
-void decode_all(const uint8_t* data, size_t size) {
+void decode_all(const uint8_t *data, size_t size) {
   ChangelogDecoder decoder;
   ChangelogFrame frame{};
   size_t pos = 0;
@@ -26,7 +26,7 @@ void decode_all(const uint8_t* data, size_t size) {
     if (error != ChangelogError::kOk) break;
     if (consumed == 0 || consumed > size - pos) std::abort();  // must always progress
     pos += consumed;
-    for (const auto& reading : frame.readings) {
+    for (const auto &reading : frame.readings) {
       (void)edgestate::core::changelog_reading_json(frame, reading);
     }
   }
@@ -34,8 +34,8 @@ void decode_all(const uint8_t* data, size_t size) {
 
 // Rewrites the CRC of every frame whose header parses and that fits in the
 // buffer (frames follow each other, with an optional newline before each).
-void fix_checksums(std::vector<uint8_t>* bytes) {
-  uint8_t* data = bytes->data();
+void fix_checksums(std::vector<uint8_t> *bytes) {
+  uint8_t *data = bytes->data();
   const size_t size = bytes->size();
   size_t pos = 0;
   for (;;) {
@@ -58,7 +58,7 @@ void fix_checksums(std::vector<uint8_t>* bytes) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   decode_all(data, size);
   std::vector<uint8_t> fixed(data, data + size);
   fix_checksums(&fixed);

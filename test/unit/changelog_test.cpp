@@ -44,24 +44,24 @@ struct TxFrame {
   std::vector<Row> rows;
 };
 
-std::variant<std::string_view, int64_t> key_view(const Key& key) {
-  if (const auto* s = std::get_if<std::string>(&key)) return std::string_view(*s);
+std::variant<std::string_view, int64_t> key_view(const Key &key) {
+  if (const auto *s = std::get_if<std::string>(&key)) return std::string_view(*s);
   return std::get<int64_t>(key);
 }
 
-Bytes encode_frame(ChangelogEncoder* enc, const TxFrame& tx) {
+Bytes encode_frame(ChangelogEncoder *enc, const TxFrame &tx) {
   enc->begin(tx.lsn, tx.time_us, tx.origin);
-  for (const Row& r : tx.rows) {
+  for (const Row &r : tx.rows) {
     enc->add(r.table, key_view(r.key), r.value, r.hlc, r.region, r.device, r.skew_ms);
   }
   return enc->finish();
 }
 
 // Frames each followed by a newline, as pg_recvlogical writes them.
-Bytes encode_stream(ChangelogEncoder* enc, const std::vector<TxFrame>& txs,
-                    std::vector<size_t>* frame_sizes = nullptr) {
+Bytes encode_stream(ChangelogEncoder *enc, const std::vector<TxFrame> &txs,
+                    std::vector<size_t> *frame_sizes = nullptr) {
   Bytes out;
-  for (const TxFrame& tx : txs) {
+  for (const TxFrame &tx : txs) {
     const Bytes frame = encode_frame(enc, tx);
     if (frame.empty()) continue;
     if (frame_sizes != nullptr) frame_sizes->push_back(frame.size());
@@ -77,7 +77,7 @@ struct DecodeResult {
   size_t position;
 };
 
-DecodeResult decode_stream(ChangelogDecoder* dec, const uint8_t* data, size_t size) {
+DecodeResult decode_stream(ChangelogDecoder *dec, const uint8_t *data, size_t size) {
   DecodeResult result{{}, ChangelogError::kOk, 0};
   for (;;) {
     ChangelogFrame frame{};
@@ -90,29 +90,28 @@ DecodeResult decode_stream(ChangelogDecoder* dec, const uint8_t* data, size_t si
   }
 }
 
-DecodeResult decode_stream(const Bytes& bytes) {
+DecodeResult decode_stream(const Bytes &bytes) {
   ChangelogDecoder dec;
   return decode_stream(&dec, bytes.data(), bytes.size());
 }
 
 // The stream ended after a whole frame (and its newline, if any).
-bool clean_end(const DecodeResult& r, const uint8_t* data, size_t size) {
+bool clean_end(const DecodeResult &r, const uint8_t *data, size_t size) {
   return r.status == ChangelogError::kNeedMoreData &&
          (r.position == size || (r.position + 1 == size && data[r.position] == '\n'));
 }
 
-bool clean_end(const DecodeResult& r, const Bytes& bytes) {
+bool clean_end(const DecodeResult &r, const Bytes &bytes) {
   return clean_end(r, bytes.data(), bytes.size());
 }
 
-bool same_reading(const ChangelogReading& got, const Row& want) {
+bool same_reading(const ChangelogReading &got, const Row &want) {
   return got.table == want.table && got.key == want.key &&
          double_bits(got.value) == double_bits(want.value) && got.hlc == want.hlc &&
-         got.region == want.region && got.device == want.device &&
-         got.skew_ms == want.skew_ms;
+         got.region == want.region && got.device == want.device && got.skew_ms == want.skew_ms;
 }
 
-bool same_frame(const ChangelogFrame& got, const TxFrame& want) {
+bool same_frame(const ChangelogFrame &got, const TxFrame &want) {
   if (got.commit_lsn != want.lsn || got.commit_time_us != want.time_us ||
       got.origin != want.origin || got.readings.size() != want.rows.size()) {
     return false;
@@ -123,25 +122,24 @@ bool same_frame(const ChangelogFrame& got, const TxFrame& want) {
   return true;
 }
 
-bool same_frame(const ChangelogFrame& a, const ChangelogFrame& b) {
+bool same_frame(const ChangelogFrame &a, const ChangelogFrame &b) {
   if (a.stream_start != b.stream_start || a.commit_lsn != b.commit_lsn ||
       a.commit_time_us != b.commit_time_us || a.origin != b.origin ||
       a.readings.size() != b.readings.size()) {
     return false;
   }
   for (size_t i = 0; i < a.readings.size(); ++i) {
-    const ChangelogReading& x = a.readings[i];
-    const ChangelogReading& y = b.readings[i];
+    const ChangelogReading &x = a.readings[i];
+    const ChangelogReading &y = b.readings[i];
     if (x.table != y.table || x.key != y.key || double_bits(x.value) != double_bits(y.value) ||
-        x.hlc != y.hlc || x.region != y.region || x.device != y.device ||
-        x.skew_ms != y.skew_ms) {
+        x.hlc != y.hlc || x.region != y.region || x.device != y.device || x.skew_ms != y.skew_ms) {
       return false;
     }
   }
   return true;
 }
 
-void put_varint(Bytes* out, uint64_t v) {
+void put_varint(Bytes *out, uint64_t v) {
   while (v >= 0x80) {
     out->push_back(static_cast<uint8_t>(v | 0x80));
     v >>= 7;
@@ -150,7 +148,7 @@ void put_varint(Bytes* out, uint64_t v) {
 }
 
 // A frame around an arbitrary payload, with a correct checksum.
-Bytes wrap(const Bytes& payload) {
+Bytes wrap(const Bytes &payload) {
   Bytes out = {kChangelogMagic, kChangelogVersion};
   put_varint(&out, payload.size());
   out.insert(out.end(), payload.begin(), payload.end());
@@ -166,13 +164,13 @@ Bytes payload_header(uint8_t flags, uint64_t count) {
   return p;
 }
 
-ChangelogError decode_one(ChangelogDecoder* dec, const Bytes& bytes) {
+ChangelogError decode_one(ChangelogDecoder *dec, const Bytes &bytes) {
   ChangelogFrame frame{};
   size_t consumed = 0;
   return dec->next(bytes.data(), bytes.size(), &consumed, &frame);
 }
 
-ChangelogError decode_one(const Bytes& bytes) {
+ChangelogError decode_one(const Bytes &bytes) {
   ChangelogDecoder dec;
   return decode_one(&dec, bytes);
 }
@@ -217,8 +215,7 @@ rc::Gen<Key> gen_key() {
 
 rc::Gen<Row> gen_row() {
   return rc::gen::build<Row>(
-      rc::gen::set(&Row::table,
-                   rc::gen::element<std::string>("public.readings", "s.t", kLongName)),
+      rc::gen::set(&Row::table, rc::gen::element<std::string>("public.readings", "s.t", kLongName)),
       rc::gen::set(&Row::key, gen_key()), rc::gen::set(&Row::value, gen_value()),
       rc::gen::set(&Row::hlc,
                    rc::gen::weightedOneOf<uint64_t>({
@@ -239,12 +236,12 @@ rc::Gen<TxFrame> gen_tx() {
   return rc::gen::build<TxFrame>(
       rc::gen::set(&TxFrame::lsn, rc::gen::arbitrary<uint64_t>()),
       rc::gen::set(&TxFrame::time_us,
-                   rc::gen::weightedOneOf<int64_t>({{3, rc::gen::just(kCommitUs)},
-                                                    {1, rc::gen::arbitrary<int64_t>()}})),
+                   rc::gen::weightedOneOf<int64_t>(
+                       {{3, rc::gen::just(kCommitUs)}, {1, rc::gen::arbitrary<int64_t>()}})),
       rc::gen::set(&TxFrame::origin, rc::gen::element<uint32_t>(0, 1, 65535, UINT32_MAX)),
-      rc::gen::set(&TxFrame::rows,
-                   rc::gen::resize(12, rc::gen::nonEmpty(rc::gen::container<std::vector<Row>>(
-                                           gen_row())))));
+      rc::gen::set(
+          &TxFrame::rows,
+          rc::gen::resize(12, rc::gen::nonEmpty(rc::gen::container<std::vector<Row>>(gen_row())))));
 }
 
 rc::Gen<std::vector<TxFrame>> gen_txs() {
@@ -256,15 +253,21 @@ std::vector<TxFrame> sample_txs() {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const double inf = std::numeric_limits<double>::infinity();
   return {
-      {0x16B3748, kCommitUs, 0,
+      {0x16B3748,
+       kCommitUs,
+       0,
        {{"public.readings", Key("k1"), 21.5, kT + 5, "eu-west", "gw-7", 50},
         {"public.readings", Key("k2"), -0.0, kT + 6, "eu-west", "", 50},
         {"public.counters", Key(int64_t{42}), 1e300, kT + 7, "us-east", "gw-8", 5000}}},
-      {0x16B3900, kCommitUs + 1000, 3,
+      {0x16B3900,
+       kCommitUs + 1000,
+       3,
        {{"public.readings", Key("k1"), 21.75, kT + (1000 << 16), "eu-west", "gw-7", 50},
         {"public.readings", Key("k2"), nan, kT - (10 << 16), "eu-west", "", 50},
         {"public.counters", Key(int64_t{42}), inf, kT + 9, "us-east", "gw-8", 5000}}},
-      {0x16B3A00, kCommitUs + 2000, 0,
+      {0x16B3A00,
+       kCommitUs + 2000,
+       0,
        {{"public.readings", Key("k1"), 21.75, kT + (2000 << 16), "eu-west", "gw-7", 50},
         {"public.counters", Key(int64_t{-7}), -inf, kT, kLongName, kLongName, kMaxSkewMs}}},
   };
@@ -274,7 +277,7 @@ std::vector<TxFrame> sample_txs() {
 
 TEST(ChangelogCrc32c, KnownVectors) {
   const std::string check = "123456789";
-  const auto* p = reinterpret_cast<const uint8_t*>(check.data());
+  const auto *p = reinterpret_cast<const uint8_t *>(check.data());
   EXPECT_EQ(crc32c(p, check.size()), 0xE3069283u);
   EXPECT_EQ(crc32c_portable(p, check.size()), 0xE3069283u);
   EXPECT_EQ(crc32c(nullptr, 0), 0u);
@@ -284,7 +287,7 @@ TEST(ChangelogCrc32c, KnownVectors) {
   EXPECT_EQ(crc32c(ones.data(), ones.size()), 0x62A8AB43u);
 }
 
-RC_GTEST_PROP(ChangelogCrc32c, HardwareMatchesPortable, (const std::vector<uint8_t>& data)) {
+RC_GTEST_PROP(ChangelogCrc32c, HardwareMatchesPortable, (const std::vector<uint8_t> &data)) {
   RC_ASSERT(crc32c(data.data(), data.size()) == crc32c_portable(data.data(), data.size()));
 }
 
@@ -299,31 +302,31 @@ TEST(ChangelogCodec, TwoFrameLayout) {
   enc.add("s.t", std::string_view("k1"), -1.0, 0x10000 - 2, "eu", "", 300);
   Bytes f2 = enc.finish();
 
-  Bytes p1 = {0x01,                                            // flags: stream start
-              0x48, 0x37, 0x6B, 0x01, 0, 0, 0, 0};            // LSN
+  Bytes p1 = {0x01,                                 // flags: stream start
+              0x48, 0x37, 0x6B, 0x01, 0, 0, 0, 0};  // LSN
   put_varint(&p1, kCommitUs);
-  const Bytes r1 = {0x00, 1,                                   // origin 0, 1 reading
-                    0x1E,                                      // full, new table/region/device, has device
-                    3, 's', '.', 't', 0,                       // table "s.t" -> id 0
-                    0, 2, 'k', '1',                            // text key "k1" -> key id 0
-                    0x80, 0x80, 0x04,                          // hlc 0x10000
-                    0, 0, 0, 0, 0, 0, 0xF0, 0x3F,              // 1.0
-                    2, 'e', 'u', 0,                            // region "eu" -> id 0
-                    1, 'd', 0,                                 // device "d" -> id 0
-                    50};                                       // skew
+  const Bytes r1 = {0x00, 1,                   // origin 0, 1 reading
+                    0x1E,                      // full, new table/region/device, has device
+                    3,    's',  '.',  't', 0,  // table "s.t" -> id 0
+                    0,    2,    'k',  '1',     // text key "k1" -> key id 0
+                    0x80, 0x80, 0x04,          // hlc 0x10000
+                    0,    0,    0,    0,   0, 0, 0xF0, 0x3F,  // 1.0
+                    2,    'e',  'u',  0,                      // region "eu" -> id 0
+                    1,    'd',  0,                            // device "d" -> id 0
+                    50};                                      // skew
   p1.insert(p1.end(), r1.begin(), r1.end());
   EXPECT_EQ(f1, wrap(p1));
 
   Bytes p2 = {0x00, 0x00, 0x38, 0x6B, 0x01, 0, 0, 0, 0};
   put_varint(&p2, kCommitUs + 1);
   // XOR of 1.0 and -1.0 is the sign bit alone: 0 leading and 7 trailing zero bytes.
-  const Bytes r2 = {0x02, 1,             // origin 2, 1 reading
-                    0x21, 0,             // delta, same region; key 0 (table implied)
-                    0x01,                // hlc: 1 ms earlier, zigzag 1
-                    0xFE, 0xFF, 0x03,    //   counter 0xFFFE
-                    0x07, 0x80,          // XOR: lead 0, trail 7, byte 0x80
-                                         // no device (the previous had one)
-                    0xAC, 0x02};         // skew 300
+  const Bytes r2 = {0x02, 1,           // origin 2, 1 reading
+                    0x21, 0,           // delta, same region; key 0 (table implied)
+                    0x01,              // hlc: 1 ms earlier, zigzag 1
+                    0xFE, 0xFF, 0x03,  //   counter 0xFFFE
+                    0x07, 0x80,        // XOR: lead 0, trail 7, byte 0x80
+                                       // no device (the previous had one)
+                    0xAC, 0x02};       // skew 300
   p2.insert(p2.end(), r2.begin(), r2.end());
   EXPECT_EQ(f2, wrap(p2));
 
@@ -389,7 +392,9 @@ TEST(ChangelogCodec, SpecialValuesAndKeys) {
   uint64_t hlc = kT;
   for (size_t i = 0; i < values.size(); ++i) {
     hlc = (i % 3 == 1) ? hlc - 12345 : hlc + 99999;  // some steps back in time
-    txs.push_back(TxFrame{i, kCommitUs, 0,
+    txs.push_back(TxFrame{i,
+                          kCommitUs,
+                          0,
                           {{kLongName, Key(std::string("k\0z", 3)), values[i], hlc, kLongName,
                             i % 2 ? kLongName : "", kMaxSkewMs},
                            {"public.readings", Key(INT64_MIN), values[i], ~hlc, "r", "", 0},
@@ -406,15 +411,18 @@ TEST(ChangelogCodec, SpecialValuesAndKeys) {
 
 TEST(ChangelogCodec, IntegerAndTextKeysWithTheSameSpellingAreDistinct) {
   ChangelogEncoder enc;
-  const std::vector<TxFrame> txs = {
-      {1, 0, 0,
-       {{"t", Key("1"), 1.0, 10, "r", "", 0},
-        {"t", Key(int64_t{1}), 2.0, 20, "r", "", 0},
-        {"u", Key(int64_t{1}), 3.0, 30, "r", "", 0}}},
-      {2, 0, 0,
-       {{"u", Key(int64_t{1}), 3.5, 31, "r", "", 0},
-        {"t", Key(int64_t{1}), 2.5, 21, "r", "", 0},
-        {"t", Key("1"), 1.5, 11, "r", "", 0}}}};
+  const std::vector<TxFrame> txs = {{1,
+                                     0,
+                                     0,
+                                     {{"t", Key("1"), 1.0, 10, "r", "", 0},
+                                      {"t", Key(int64_t{1}), 2.0, 20, "r", "", 0},
+                                      {"u", Key(int64_t{1}), 3.0, 30, "r", "", 0}}},
+                                    {2,
+                                     0,
+                                     0,
+                                     {{"u", Key(int64_t{1}), 3.5, 31, "r", "", 0},
+                                      {"t", Key(int64_t{1}), 2.5, 21, "r", "", 0},
+                                      {"t", Key("1"), 1.5, 11, "r", "", 0}}}};
   const Bytes stream = encode_stream(&enc, txs);
   const DecodeResult r = decode_stream(stream);
   ASSERT_EQ(r.frames.size(), 2u);
@@ -461,11 +469,11 @@ TEST(ChangelogCodec, DeltaEntriesAreSmall) {
 // by at most 0.04 per second; region, device and skew stay the same.
 // Returns the average bytes per delta reading, frame overhead and newline
 // included.
-double realistic_delta_bytes(ChangelogEncoder* enc, int rounds) {
+double realistic_delta_bytes(ChangelogEncoder *enc, int rounds) {
   constexpr int kSensors = 2000, kGateways = 20;
   std::mt19937_64 rng(20261126);
   std::vector<int64_t> hundredths(kSensors);
-  for (int64_t& h : hundredths) h = 1500 + static_cast<int64_t>(rng() % 1500);
+  for (int64_t &h : hundredths) h = 1500 + static_cast<int64_t>(rng() % 1500);
   size_t delta_bytes = 0;
   for (int round = 0; round < rounds; ++round) {
     for (int g = 0; g < kGateways; ++g) {
@@ -492,9 +500,10 @@ double realistic_delta_bytes(ChangelogEncoder* enc, int rounds) {
 TEST(ChangelogCodec, RealisticGatewayDeltasAreSmall) {
   ChangelogEncoder enc;
   const double delta = realistic_delta_bytes(&enc, 30);
-  std::printf("gateway workload (2000 sensors, hundredths drifting <= 0.04/s): %.2f bytes per "
-              "delta reading\n",
-              delta);
+  std::printf(
+      "gateway workload (2000 sensors, hundredths drifting <= 0.04/s): %.2f bytes per "
+      "delta reading\n",
+      delta);
   // The issue's bound is a fifth of pgoutput's ~84 bytes (16.8); version 1
   // needed about 18. Head 1, key id 2, hlc 2 + 1, value 1-2, frame overhead
   // about 0.3.
@@ -504,15 +513,40 @@ TEST(ChangelogCodec, RealisticGatewayDeltasAreSmall) {
 
 TEST(ChangelogCodec, DecimalStepsRoundTripAtTheLimits) {
   constexpr int64_t kLimit = int64_t{1} << 50;
-  const std::vector<double> values = {
-      20.31, 20.35, 20.31, -0.01, 0.0, -0.0, 0.0, 0.01, static_cast<double>(kLimit - 1),
-      static_cast<double>(kLimit), static_cast<double>(-kLimit + 1), (kLimit - 1) / 1e9,
-      -(kLimit - 1) / 1e9, 1e-9, 2e-9, 0.1, 0.3, 1e22, 1e22 + 1e7, 123456.789, 123456.788,
-      std::numeric_limits<double>::quiet_NaN(), 5.0, std::numeric_limits<double>::infinity(), 5.0,
-      5e-324, 1e-10, 2e-10, 1.7976931348623157e308};
+  const std::vector<double> values = {20.31,
+                                      20.35,
+                                      20.31,
+                                      -0.01,
+                                      0.0,
+                                      -0.0,
+                                      0.0,
+                                      0.01,
+                                      static_cast<double>(kLimit - 1),
+                                      static_cast<double>(kLimit),
+                                      static_cast<double>(-kLimit + 1),
+                                      (kLimit - 1) / 1e9,
+                                      -(kLimit - 1) / 1e9,
+                                      1e-9,
+                                      2e-9,
+                                      0.1,
+                                      0.3,
+                                      1e22,
+                                      1e22 + 1e7,
+                                      123456.789,
+                                      123456.788,
+                                      std::numeric_limits<double>::quiet_NaN(),
+                                      5.0,
+                                      std::numeric_limits<double>::infinity(),
+                                      5.0,
+                                      5e-324,
+                                      1e-10,
+                                      2e-10,
+                                      1.7976931348623157e308};
   std::vector<TxFrame> txs;
   for (size_t i = 0; i < values.size(); ++i) {
-    txs.push_back(TxFrame{i, kCommitUs, 0,
+    txs.push_back(TxFrame{i,
+                          kCommitUs,
+                          0,
                           {{"t", Key("k"), values[i], kT + i, "r", "", 50},
                            {"t", Key("n"), -values[i], kT + i, "r", "", 50}}});
   }
@@ -567,8 +601,7 @@ TEST(ChangelogCodec, BeginDiscardsAnOpenFrame) {
   enc.add("t", std::string_view("a"), 9.0, 99, "r", "d", 0);
   enc.add("t2", std::string_view("c"), 9.0, 99, "r2", "d2", 0);
   const std::vector<TxFrame> second = {
-      {3, 0, 0,
-       {{"t2", Key("c"), 3.0, 30, "r2", "d2", 0}, {"t", Key("a"), 1.5, 11, "r", "d", 0}}}};
+      {3, 0, 0, {{"t2", Key("c"), 3.0, 30, "r2", "d2", 0}, {"t", Key("a"), 1.5, 11, "r", "d", 0}}}};
   const Bytes more = encode_stream(&enc, second);
   stream.insert(stream.end(), more.begin(), more.end());
   const DecodeResult r = decode_stream(stream);
@@ -587,7 +620,7 @@ TEST(ChangelogCodec, SplitTransactionAndRestartStream) {
   for (int i = 0; i < 5000; ++i) {
     enc.add("t", int64_t{i % 100}, i * 0.5, kT + static_cast<uint64_t>(i), "r", "", 0);
     if (enc.frame_payload_bytes() > 2000) {
-      const Bytes& f = enc.finish(/*more_frames_follow=*/true);
+      const Bytes &f = enc.finish(/*more_frames_follow=*/true);
       stream.insert(stream.end(), f.begin(), f.end());
       stream.push_back('\n');
       ++frames;
@@ -595,13 +628,13 @@ TEST(ChangelogCodec, SplitTransactionAndRestartStream) {
     }
   }
   enc.restart_stream();  // takes effect at the next begin()
-  const Bytes& rest = enc.finish();
+  const Bytes &rest = enc.finish();
   stream.insert(stream.end(), rest.begin(), rest.end());
   stream.push_back('\n');
   ++frames;
   enc.begin(8, kCommitUs, 0);
   enc.add("t", int64_t{1}, 1.0, 1, "r", "", 0);
-  const Bytes& last = enc.finish();
+  const Bytes &last = enc.finish();
   stream.insert(stream.end(), last.begin(), last.end());
   EXPECT_EQ(enc.key_count(), 1u);
   const DecodeResult r = decode_stream(stream);
@@ -622,13 +655,13 @@ TEST(ChangelogCodec, SplitTransactionAndRestartStream) {
 }
 
 // The flags byte of a frame whose payload length takes one byte.
-uint8_t flags_of(const Bytes& frame) { return frame.at(3); }
+uint8_t flags_of(const Bytes &frame) { return frame.at(3); }
 
 TEST(ChangelogCodec, ContinuedFlagRoundTrips) {
   ChangelogEncoder enc;
   Bytes stream;
   std::vector<uint8_t> flags;
-  const auto emit = [&](const Bytes& f) {
+  const auto emit = [&](const Bytes &f) {
     ASSERT_FALSE(f.empty());
     ASSERT_LT(f[2], 0x80);  // one length byte
     flags.push_back(flags_of(f));
@@ -700,7 +733,7 @@ TEST(ChangelogCodec, ContinuedTransactionEndsEvenWithoutMoreReadings) {
 TEST(ChangelogCodec, AbandonedContinuedTransactionStartsANewStream) {
   ChangelogEncoder enc;
   Bytes stream;
-  const auto emit = [&](const Bytes& f) {
+  const auto emit = [&](const Bytes &f) {
     stream.insert(stream.end(), f.begin(), f.end());
     stream.push_back('\n');
   };
@@ -743,21 +776,21 @@ RC_GTEST_PROP(ChangelogCodec, SplitTransactionsRegroup, ()) {
   const std::vector<TxFrame> txs = *gen_txs();
   ChangelogEncoder enc;
   Bytes stream;
-  for (const TxFrame& tx : txs) {
-    const auto splits = *rc::gen::container<std::vector<bool>>(tx.rows.size(),
-                                                               rc::gen::arbitrary<bool>());
+  for (const TxFrame &tx : txs) {
+    const auto splits =
+        *rc::gen::container<std::vector<bool>>(tx.rows.size(), rc::gen::arbitrary<bool>());
     enc.begin(tx.lsn, tx.time_us, tx.origin);
     for (size_t i = 0; i < tx.rows.size(); ++i) {
-      const Row& r = tx.rows[i];
+      const Row &r = tx.rows[i];
       enc.add(r.table, key_view(r.key), r.value, r.hlc, r.region, r.device, r.skew_ms);
       if (splits[i]) {
-        const Bytes& f = enc.finish(true);
+        const Bytes &f = enc.finish(true);
         stream.insert(stream.end(), f.begin(), f.end());
         stream.push_back('\n');
         enc.begin(tx.lsn, tx.time_us, tx.origin);
       }
     }
-    const Bytes& f = enc.finish();
+    const Bytes &f = enc.finish();
     RC_ASSERT(!f.empty());
     stream.insert(stream.end(), f.begin(), f.end());
     stream.push_back('\n');
@@ -766,7 +799,7 @@ RC_GTEST_PROP(ChangelogCodec, SplitTransactionsRegroup, ()) {
   RC_ASSERT(clean_end(r, stream));
   std::vector<ChangelogFrame> groups;
   bool open = false;
-  for (const ChangelogFrame& f : r.frames) {
+  for (const ChangelogFrame &f : r.frames) {
     RC_ASSERT(f.stream_start == (&f == &r.frames.front()));
     if (!open) {
       groups.push_back(f);
@@ -838,9 +871,8 @@ TEST(ChangelogDecode, PayloadErrors) {
   many.resize(many.size() + 100, 0);
   EXPECT_EQ(decode_one(wrap(many)), ChangelogError::kBadPayload);
 
-  const Bytes full = {0x06, 1, 't', 0, 1, 0x02, 0x05, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F,
-                      1, 'r', 0, 50};
-  auto with = [](Bytes payload, const Bytes& reading) {
+  const Bytes full = {0x06, 1, 't', 0, 1, 0x02, 0x05, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F, 1, 'r', 0, 50};
+  auto with = [](Bytes payload, const Bytes &reading) {
     payload.insert(payload.end(), reading.begin(), reading.end());
     return wrap(payload);
   };
@@ -873,12 +905,12 @@ TEST(ChangelogDecode, PayloadErrors) {
 
   // Deltas after `full` (key 0: hlc 5 = 0 ms #5, value 1.0, region 0, no
   // device, skew 50). 0xE1: delta, same region, same device, same skew.
-  auto after_full = [&](const Bytes& d) {
+  auto after_full = [&](const Bytes &d) {
     Bytes two = full;
     two.insert(two.end(), d.begin(), d.end());
     return decode_one(with(payload_header(1, 2), two));
   };
-  auto value_after_full = [&](const Bytes& d) {
+  auto value_after_full = [&](const Bytes &d) {
     Bytes two = full;
     two.insert(two.end(), d.begin(), d.end());
     const Bytes frame = with(payload_header(1, 2), two);
@@ -933,11 +965,10 @@ TEST(ChangelogDecode, PayloadErrors) {
 }
 
 TEST(ChangelogDecode, ContinuedFlagRules) {
-  const Bytes full = {0x06, 1, 't', 0, 1, 0x02, 0x05, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F,
-                      1, 'r', 0, 50};
+  const Bytes full = {0x06, 1, 't', 0, 1, 0x02, 0x05, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F, 1, 'r', 0, 50};
   const Bytes delta = {0xE1, 0, 0, 0, 0x80};
   // flags, LSN (low byte), origin; one reading.
-  auto frame = [](uint8_t flags, uint8_t lsn, uint8_t origin, const Bytes& reading) {
+  auto frame = [](uint8_t flags, uint8_t lsn, uint8_t origin, const Bytes &reading) {
     Bytes p = payload_header(flags, 1);
     p[1] = lsn;
     p[10] = origin;
@@ -1004,8 +1035,7 @@ TEST(ChangelogDecode, FailedFramesLeaveStateUnchanged) {
   ASSERT_EQ(r.frames.size(), 1u);
   // A stream-start frame that defines things, updates key 0, then fails.
   Bytes start = payload_header(1, 2);
-  const Bytes good = {0x06, 1, 'x', 0, 1, 0x02, 0x05, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F,
-                      1, 'r', 0, 50};
+  const Bytes good = {0x06, 1, 'x', 0, 1, 0x02, 0x05, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F, 1, 'r', 0, 50};
   start.insert(start.end(), good.begin(), good.end());
   start.insert(start.end(), {0xE1, 7, 0, 0, 0x80});  // key 7: unknown
   EXPECT_EQ(decode_one(&dec, wrap(start)), ChangelogError::kUnknownReference);
@@ -1066,7 +1096,7 @@ TEST(ChangelogDecode, EveryTruncationNeedsMoreData) {
   }
 }
 
-RC_GTEST_PROP(ChangelogDecode, GarbageNeverCrashes, (const std::vector<uint8_t>& garbage)) {
+RC_GTEST_PROP(ChangelogDecode, GarbageNeverCrashes, (const std::vector<uint8_t> &garbage)) {
   ChangelogDecoder dec;
   (void)decode_stream(&dec, garbage.data(), garbage.size());
   // The same bytes as a checksummed payload reach the payload parser.
@@ -1075,8 +1105,8 @@ RC_GTEST_PROP(ChangelogDecode, GarbageNeverCrashes, (const std::vector<uint8_t>&
     if (!payload.empty()) payload[0] = flags;
     const Bytes frame = wrap(payload);
     const DecodeResult r = decode_stream(&dec, frame.data(), frame.size());
-    for (const ChangelogFrame& f : r.frames) {
-      for (const ChangelogReading& reading : f.readings) (void)changelog_reading_json(f, reading);
+    for (const ChangelogFrame &f : r.frames) {
+      for (const ChangelogReading &reading : f.readings) (void)changelog_reading_json(f, reading);
     }
   }
 }
@@ -1085,9 +1115,9 @@ RC_GTEST_PROP(ChangelogDecode, MutatedPayloadsFailCleanlyOrDecode, ()) {
   const std::vector<TxFrame> txs = *gen_txs();
   ChangelogEncoder enc;
   std::vector<Bytes> frames;
-  for (const TxFrame& tx : txs) frames.push_back(encode_frame(&enc, tx));
+  for (const TxFrame &tx : txs) frames.push_back(encode_frame(&enc, tx));
   const size_t victim = *rc::gen::inRange<size_t>(0, frames.size());
-  Bytes& f = frames[victim];
+  Bytes &f = frames[victim];
   // Payload bounds: after magic, version and the length varint; before the CRC.
   size_t header = 2;
   while (f[header] & 0x80) ++header;
@@ -1145,8 +1175,11 @@ TEST(ChangelogJson, KnownReadings) {
 
 TEST(ChangelogJson, ValuesAndEscapes) {
   const ChangelogFrame frame{false, 0, -1, 0, {}};
-  ChangelogReading r{"t", Key(std::string("a\"b\\c\n\x01\x1f\x7f\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80")),
-                     0.1, 0, "r", "", 0};
+  ChangelogReading r{
+      "t", Key(std::string("a\"b\\c\n\x01\x1f\x7f\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80")),
+      0.1, 0,
+      "r", "",
+      0};
   auto value_of = [&](double v) {
     r.value = v;
     const std::string json = changelog_reading_json(frame, r);
@@ -1175,8 +1208,8 @@ TEST(ChangelogJson, ValuesAndEscapes) {
 
 // --- Seed corpus (run by hand) ---------------------------------------------------------------
 
-void write_file(const std::string& path, const Bytes& bytes) {
-  FILE* f = std::fopen(path.c_str(), "wb");
+void write_file(const std::string &path, const Bytes &bytes) {
+  FILE *f = std::fopen(path.c_str(), "wb");
   ASSERT_NE(f, nullptr) << path;
   ASSERT_EQ(std::fwrite(bytes.data(), 1, bytes.size(), f), bytes.size());
   std::fclose(f);
@@ -1185,7 +1218,7 @@ void write_file(const std::string& path, const Bytes& bytes) {
 // EDGESTATE_CORPUS_DIR=test/fuzz/corpus core_tests --gtest_also_run_disabled_tests
 //   --gtest_filter='ChangelogCorpus.*'
 TEST(ChangelogCorpus, DISABLED_WriteSeeds) {
-  const char* dir = std::getenv("EDGESTATE_CORPUS_DIR");
+  const char *dir = std::getenv("EDGESTATE_CORPUS_DIR");
   ASSERT_NE(dir, nullptr);
   {
     ChangelogEncoder enc;
@@ -1198,7 +1231,7 @@ TEST(ChangelogCorpus, DISABLED_WriteSeeds) {
     enc.begin(0x16B3900, kCommitUs + 250'000, 1);
     enc.add("public.readings", std::string_view("k1"), 21.53, hlc_make(kMs + 1000, 0), "eu-west",
             "gw-7", 50);
-    const Bytes& f2 = enc.finish();
+    const Bytes &f2 = enc.finish();
     stream.insert(stream.end(), f2.begin(), f2.end());
     stream.push_back('\n');
     write_file(std::string(dir) + "/two_frames.bin", stream);
@@ -1215,15 +1248,14 @@ TEST(ChangelogCorpus, DISABLED_WriteSeeds) {
     ChangelogEncoder enc;
     Bytes stream;
     for (int round = 0; round < 8; ++round) {
-      enc.begin(0x2000000 + static_cast<uint64_t>(round) * 0x100,
-                kCommitUs + round * 1'000'000, 0);
+      enc.begin(0x2000000 + static_cast<uint64_t>(round) * 0x100, kCommitUs + round * 1'000'000, 0);
       for (int k = 0; k < 24; ++k) {
         const double value = 20.0 + 0.25 * ((k * 7 + round * (k % 3)) % 40);
         enc.add("public.readings", std::string_view("sensor-" + std::to_string(k)), value,
                 hlc_make(kMs + static_cast<uint64_t>(round) * 1000 + k, 0),
                 k % 2 ? "eu-west" : "us-east", k % 4 ? "gw-" + std::to_string(k % 3) : "", 50);
       }
-      const Bytes& f = enc.finish();
+      const Bytes &f = enc.finish();
       stream.insert(stream.end(), f.begin(), f.end());
       stream.push_back('\n');
     }
@@ -1234,15 +1266,15 @@ TEST(ChangelogCorpus, DISABLED_WriteSeeds) {
     // session B resends it whole (three frames), then a transaction whose
     // last frame has no readings, then a plain one. split_unfinished.bin is
     // session A alone.
-    const auto frame = [](ChangelogEncoder* enc, Bytes* out, uint64_t lsn, int64_t us,
-                          const std::vector<int>& keys, bool more) {
+    const auto frame = [](ChangelogEncoder *enc, Bytes *out, uint64_t lsn, int64_t us,
+                          const std::vector<int> &keys, bool more) {
       enc->begin(lsn, us, 0);
       for (int k : keys) {
         enc->add("public.readings", std::string_view("s" + std::to_string(k)), 20.0 + 0.01 * k,
                  hlc_make(kMs + static_cast<uint64_t>(lsn & 0xFFFF), static_cast<uint16_t>(k)),
                  "eu-west", k % 2 ? "gw-1" : "", 50);
       }
-      const Bytes& f = enc->finish(more);
+      const Bytes &f = enc->finish(more);
       out->insert(out->end(), f.begin(), f.end());
       out->push_back('\n');
     };

@@ -17,9 +17,7 @@
 namespace edgestate::core {
 namespace {
 
-bool same(const DelaySketch& a, const DelaySketch& b) {
-  return std::memcmp(&a, &b, sizeof a) == 0;
-}
+bool same(const DelaySketch &a, const DelaySketch &b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
 DelaySketch make(uint32_t window) {
   DelaySketch sketch;
@@ -27,7 +25,7 @@ DelaySketch make(uint32_t window) {
   return sketch;
 }
 
-DelaySketch sketch_of(const std::vector<int64_t>& values, uint32_t window) {
+DelaySketch sketch_of(const std::vector<int64_t> &values, uint32_t window) {
   DelaySketch sketch = make(window);
   for (int64_t v : values) delay_sketch_record(&sketch, v);
   return sketch;
@@ -185,14 +183,15 @@ TEST(DelaySketchRecord, HugeBatchIsBoundedAndKeepsTheTail) {
   // 4 + (2^32 - 1) = 4294967299 observations: the last 10 + (...9 % 10) survive.
   EXPECT_EQ(sketch.previous_total, 10u);
   EXPECT_EQ(sketch.current_total, 9u);
-  EXPECT_EQ(delay_sketch_quantile(sketch, 0.01), delay_sketch_bucket_upper(delay_sketch_bucket_of(2'000)));
+  EXPECT_EQ(delay_sketch_quantile(sketch, 0.01),
+            delay_sketch_bucket_upper(delay_sketch_bucket_of(2'000)));
   EXPECT_EQ(sketch.recorded, uint64_t{4} + std::numeric_limits<uint32_t>::max());
   EXPECT_EQ(sketch.rotations, 429'496'729u);
 }
 
 // --- Accuracy against a sorted reference --------------------------------------
 
-void expect_accurate(const std::vector<int64_t>& values, uint32_t window, const char* name) {
+void expect_accurate(const std::vector<int64_t> &values, uint32_t window, const char *name) {
   const DelaySketch sketch = sketch_of(values, window);
   ASSERT_EQ(delay_sketch_count(sketch), values.size());
   for (double q : {0.5, 0.9, 0.99, 0.999, 1.0}) {
@@ -237,8 +236,8 @@ TEST(DelaySketchAccuracy, KnownDistributions) {
 }
 
 RC_GTEST_PROP(DelaySketchAccuracy, NeverBelowTruthAndWithinBucket, ()) {
-  const auto values = *rc::gen::nonEmpty(rc::gen::container<std::vector<int64_t>>(
-      rc::gen::inRange<int64_t>(0, 100'000'000'000)));
+  const auto values = *rc::gen::nonEmpty(
+      rc::gen::container<std::vector<int64_t>>(rc::gen::inRange<int64_t>(0, 100'000'000'000)));
   const double q = *rc::gen::inRange(1, 1001) / 1000.0;
   const DelaySketch sketch = sketch_of(values, kDelaySketchMaxWindow);
   const int64_t truth = std::min(true_quantile(values, q), kDelaySketchMaxMicros);
@@ -248,8 +247,8 @@ RC_GTEST_PROP(DelaySketchAccuracy, NeverBelowTruthAndWithinBucket, ()) {
 }
 
 RC_GTEST_PROP(DelaySketchAccuracy, QuantileIsMonotoneInQ, ()) {
-  const auto values = *rc::gen::container<std::vector<int64_t>>(
-      rc::gen::inRange<int64_t>(-1000, 10'000'000));
+  const auto values =
+      *rc::gen::container<std::vector<int64_t>>(rc::gen::inRange<int64_t>(-1000, 10'000'000));
   const DelaySketch sketch = sketch_of(values, 7);
   int64_t last = 0;
   for (int i = 1; i <= 100; ++i) {
@@ -261,7 +260,7 @@ RC_GTEST_PROP(DelaySketchAccuracy, QuantileIsMonotoneInQ, ()) {
 
 // --- Adaptation ------------------------------------------------------------------
 
-std::vector<int64_t> exponential_sample(std::mt19937_64& rng, double mean, size_t n) {
+std::vector<int64_t> exponential_sample(std::mt19937_64 &rng, double mean, size_t n) {
   std::exponential_distribution<double> dist(1.0 / mean);
   std::vector<int64_t> out;
   for (size_t i = 0; i < n; ++i) out.push_back(clamp_micros(dist(rng)));
@@ -339,9 +338,9 @@ TEST(DelaySketchMerge, IntoEmptyWithSameWindowCopies) {
 }
 
 RC_GTEST_PROP(DelaySketchMerge, EqualsRecordingTheUnion, ()) {
-  const auto gen = rc::gen::container<std::vector<int64_t>>(rc::gen::oneOf(
-      rc::gen::inRange<int64_t>(-100, 100), rc::gen::inRange<int64_t>(0, 200'000'000'000),
-      rc::gen::arbitrary<int64_t>()));
+  const auto gen = rc::gen::container<std::vector<int64_t>>(
+      rc::gen::oneOf(rc::gen::inRange<int64_t>(-100, 100),
+                     rc::gen::inRange<int64_t>(0, 200'000'000'000), rc::gen::arbitrary<int64_t>()));
   const auto a = *gen;
   const auto b = *gen;
   // A window no batch reaches: no generation boundary is crossed.
@@ -355,7 +354,8 @@ RC_GTEST_PROP(DelaySketchMerge, EqualsRecordingTheUnion, ()) {
 }
 
 RC_GTEST_PROP(DelaySketchMerge, AcrossRotationsTotalsMatchRecording, ()) {
-  const auto gen = rc::gen::container<std::vector<int64_t>>(rc::gen::inRange<int64_t>(-10, 1'000'000));
+  const auto gen =
+      rc::gen::container<std::vector<int64_t>>(rc::gen::inRange<int64_t>(-10, 1'000'000));
   const auto a = *gen;
   const auto b = *gen;
   const uint32_t window = *rc::gen::inRange<uint32_t>(1, 20);

@@ -76,8 +76,7 @@ TEST(HlcObserve, CounterRules) {
   // Both equal: max of the counters + 1.
   EXPECT_EQ(hlc_observe(hlc_make(kNow, 3), hlc_make(kNow, 9), kNow - 5, 50).value,
             hlc_make(kNow, 10));
-  EXPECT_EQ(hlc_observe(hlc_make(kNow, 9), hlc_make(kNow, 3), kNow, 50).value,
-            hlc_make(kNow, 10));
+  EXPECT_EQ(hlc_observe(hlc_make(kNow, 9), hlc_make(kNow, 3), kNow, 50).value, hlc_make(kNow, 10));
   // Only the local clock is the maximum.
   EXPECT_EQ(hlc_observe(hlc_make(kNow, 3), hlc_make(kNow - 1, 9), kNow - 5, 50).value,
             hlc_make(kNow, 4));
@@ -120,7 +119,7 @@ RC_GTEST_PROP(HlcProperties, ObserveDominatesBothClocks,
 
 struct FormatCase {
   uint64_t hlc;
-  const char* text;
+  const char *text;
 };
 
 TEST(HlcText, KnownValues) {
@@ -128,12 +127,12 @@ TEST(HlcText, KnownValues) {
       {0, "1970-01-01 00:00:00.000+00#0"},
       {hlc_make(kNow, 5), "2025-11-26 06:20:40.123+00#5"},
       {hlc_make(951'782'400'000, 65535), "2000-02-29 00:00:00.000+00#65535"},  // leap day
-      {hlc_make(4'107'542'399'999, 10), "2100-02-28 23:59:59.999+00#10"},    // not a leap year
+      {hlc_make(4'107'542'399'999, 10), "2100-02-28 23:59:59.999+00#10"},      // not a leap year
       {hlc_make(253'402'300'799'999, 0), "9999-12-31 23:59:59.999+00#0"},
       {hlc_make(253'402'300'800'000, 0), "10000-01-01 00:00:00.000+00#0"},
       {hlc_make(kMaxPhysicalMs, kMaxLogical), "10889-08-02 05:31:50.655+00#65535"},
   };
-  for (const FormatCase& c : cases) {
+  for (const FormatCase &c : cases) {
     EXPECT_EQ(hlc_format(c.hlc), c.text);
     uint64_t parsed = 1;
     EXPECT_TRUE(hlc_parse_canonical(c.text, &parsed)) << c.text;
@@ -143,38 +142,38 @@ TEST(HlcText, KnownValues) {
 }
 
 TEST(HlcText, RejectsNonCanonicalText) {
-  const char* bad[] = {
+  const char *bad[] = {
       "",
       "2025-11-26 06:20:40.123+00",        // no counter
       "2025-11-26 06:20:40.123+00#",       // empty counter
       "2025-11-26 06:20:40.123+00#05",     // leading zero
       "2025-11-26 06:20:40.123+00#65536",  // counter too large
       "2025-11-26 06:20:40.123+00#100000",
-      "2025-11-26 06:20:40.12+00#0",       // two ms digits
-      "2025-11-26 06:20:40+00#0",          // no ms
-      "2025-11-26T06:20:40.123+00#0",      // ISO 'T'
-      "2025-11-26 06:20:40.123Z#0",        // other zone spellings
+      "2025-11-26 06:20:40.12+00#0",   // two ms digits
+      "2025-11-26 06:20:40+00#0",      // no ms
+      "2025-11-26T06:20:40.123+00#0",  // ISO 'T'
+      "2025-11-26 06:20:40.123Z#0",    // other zone spellings
       "2025-11-26 06:20:40.123+01#0",
-      "2025-11-26 06:20:40.123+00#0 ",     // trailing space
+      "2025-11-26 06:20:40.123+00#0 ",  // trailing space
       " 2025-11-26 06:20:40.123+00#0",
       "2025-1-26 06:20:40.123+00#0",
       "2025-13-26 06:20:40.123+00#0",
       "2025-00-26 06:20:40.123+00#0",
       "2025-11-00 06:20:40.123+00#0",
-      "2025-02-29 06:20:40.123+00#0",      // not a leap year
+      "2025-02-29 06:20:40.123+00#0",  // not a leap year
       "1900-02-29 00:00:00.000+00#0",
       "2025-04-31 00:00:00.000+00#0",
       "2025-11-26 24:00:00.000+00#0",
       "2025-11-26 23:60:00.000+00#0",
-      "2025-11-26 23:59:60.000+00#0",      // no leap seconds
-      "1969-12-31 23:59:59.999+00#0",      // before the epoch
-      "02025-11-26 06:20:40.123+00#0",     // padded year
-      "10889-08-02 05:31:50.656+00#0",     // one ms past the 48-bit range
+      "2025-11-26 23:59:60.000+00#0",   // no leap seconds
+      "1969-12-31 23:59:59.999+00#0",   // before the epoch
+      "02025-11-26 06:20:40.123+00#0",  // padded year
+      "10889-08-02 05:31:50.656+00#0",  // one ms past the 48-bit range
       "99999-12-31 23:59:59.999+00#0",
       "2025-11-26 06:20:40.123+00#-1",
       "2025-11-26 06:20:40.123+00#+1",
   };
-  for (const char* text : bad) {
+  for (const char *text : bad) {
     uint64_t out = 42;
     EXPECT_FALSE(hlc_parse_canonical(text, &out)) << text;
     EXPECT_EQ(out, 42u) << text;

@@ -74,8 +74,10 @@ TEST(InvalidationPayload, LargestSequenceNumbers) {
 TEST(InvalidationPayload, Errors) {
   EXPECT_EQ(parse_error(""), "malformed header: expected \"v1 <first_seq> <last_seq> <table>\"");
   EXPECT_EQ(parse_error("v1"), "malformed header: expected \"v1 <first_seq> <last_seq> <table>\"");
-  EXPECT_EQ(parse_error("v1 1 2"), "malformed header: expected \"v1 <first_seq> <last_seq> <table>\"");
-  EXPECT_EQ(parse_error("v1 1 2\nk"), "malformed header: expected \"v1 <first_seq> <last_seq> <table>\"");
+  EXPECT_EQ(parse_error("v1 1 2"),
+            "malformed header: expected \"v1 <first_seq> <last_seq> <table>\"");
+  EXPECT_EQ(parse_error("v1 1 2\nk"),
+            "malformed header: expected \"v1 <first_seq> <last_seq> <table>\"");
   EXPECT_EQ(parse_error("v1 1 2 "), "malformed header: empty table name");
   EXPECT_EQ(parse_error("v2 1 2 t"), "unsupported payload version \"v2\"");
   EXPECT_EQ(parse_error("V1 1 2 t"), "unsupported payload version \"V1\"");
@@ -106,7 +108,7 @@ TEST(InvalidationPayload, FormatSplitsBatches) {
   const auto payloads = format_invalidation_payloads(10, 20, "public.t", keys, 64);
   ASSERT_GT(payloads.size(), 1u);
   Keys all;
-  for (const auto& text : payloads) {
+  for (const auto &text : payloads) {
     EXPECT_LE(text.size(), 64u);
     const auto p = parse_ok(text);
     EXPECT_EQ(p.first_seq, 10u);
@@ -131,8 +133,8 @@ TEST(InvalidationPayload, FormatEdgeCases) {
   const std::string key(kMaxNotifyPayload - header.size() - 1, 'k');
   EXPECT_EQ(format_invalidation_payloads(1, 2, "t", {key}).size(), 1u);
   too_long.clear();
-  EXPECT_TRUE(format_invalidation_payloads(1, 2, "t", {key + "\n"}, kMaxNotifyPayload, &too_long)
-                  .empty());
+  EXPECT_TRUE(
+      format_invalidation_payloads(1, 2, "t", {key + "\n"}, kMaxNotifyPayload, &too_long).empty());
   EXPECT_EQ(too_long.size(), 1u);
 }
 
@@ -153,7 +155,7 @@ RC_GTEST_PROP(InvalidationPayloadProperties, FormatThenParseRoundTrips, ()) {
   Keys too_long;
   const auto payloads = format_invalidation_payloads(first, last, table, keys, limit, &too_long);
   Keys parsed_keys;
-  for (const auto& text : payloads) {
+  for (const auto &text : payloads) {
     RC_ASSERT(text.size() <= limit || keys.empty());
     InvalidationPayload p;
     std::string error;
@@ -165,7 +167,7 @@ RC_GTEST_PROP(InvalidationPayloadProperties, FormatThenParseRoundTrips, ()) {
   }
   // Every key is either delivered, in order, or reported as too long.
   size_t delivered = 0, rejected = 0;
-  for (const auto& key : keys) {
+  for (const auto &key : keys) {
     if (delivered < parsed_keys.size() && parsed_keys[delivered] == key) {
       ++delivered;
     } else {
@@ -188,7 +190,7 @@ RC_GTEST_PROP(InvalidationPayloadProperties, EscapeRoundTripsAndHasNoNewline, ()
   RC_ASSERT(back == raw);
 }
 
-RC_GTEST_PROP(InvalidationPayloadProperties, ParserNeverCrashes, (const std::string& text)) {
+RC_GTEST_PROP(InvalidationPayloadProperties, ParserNeverCrashes, (const std::string &text)) {
   InvalidationPayload p;
   std::string error;
   if (!parse_invalidation_payload(text, &p, &error)) RC_ASSERT(!error.empty());

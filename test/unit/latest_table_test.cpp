@@ -28,13 +28,13 @@ constexpr uint64_t kBaseMs = 1'795'674'040'123;
 struct OwnedTable {
   explicit OwnedTable(LatestTableLayout layout)
       : bytes(latest_table_bytes(layout)),
-        memory(static_cast<unsigned char*>(::operator new(bytes, std::align_val_t{64}))),
+        memory(static_cast<unsigned char *>(::operator new (bytes, std::align_val_t{64}))),
         table(LatestTable::create(memory.get(), layout)) {}
   OwnedTable(size_t max_keys, uint32_t partitions)
       : OwnedTable(plan_latest_table(max_keys, partitions)) {}
 
   struct Free {
-    void operator()(unsigned char* p) const { ::operator delete(p, std::align_val_t{64}); }
+    void operator()(unsigned char *p) const { ::operator delete (p, std::align_val_t{64}); }
   };
   size_t bytes;
   std::unique_ptr<unsigned char, Free> memory;
@@ -44,27 +44,26 @@ struct OwnedTable {
 // One-origin reading helpers.
 OwnedReading reading(double value, uint64_t ms, std::string region = "eu-west",
                      std::string device = "gw-7", uint32_t skew = 50) {
-  return OwnedReading{value, hlc_make(kBaseMs + ms, 0), skew, std::move(region),
-                      std::move(device)};
+  return OwnedReading{value, hlc_make(kBaseMs + ms, 0), skew, std::move(region), std::move(device)};
 }
 
-MergeOutcome merge_bytes(LatestTable& t, const LatestKey& k, const Bytes& state,
+MergeOutcome merge_bytes(LatestTable &t, const LatestKey &k, const Bytes &state,
                          size_t max_candidates = kDefaultCandidates, int64_t arrival = 1,
                          bool partial = false) {
   const StateView v = test::decode(state);
   return t.merge(latest_key_hash(k), k, v, max_candidates, arrival, partial);
 }
 
-MergeOutcome merge_reading(LatestTable& t, const LatestKey& k, const OwnedReading& r,
+MergeOutcome merge_reading(LatestTable &t, const LatestKey &k, const OwnedReading &r,
                            int64_t arrival = 1, bool partial = false) {
   return merge_bytes(t, k, test::single(r), kDefaultCandidates, arrival, partial);
 }
 
-bool find(const LatestTable& t, const LatestKey& k, LatestEntry* e) {
+bool find(const LatestTable &t, const LatestKey &k, LatestEntry *e) {
   return t.find(latest_key_hash(k), k, e);
 }
 
-Bytes state_of_entry(const LatestEntry& e) { return Bytes(e.state, e.state + e.state_size); }
+Bytes state_of_entry(const LatestEntry &e) { return Bytes(e.state, e.state + e.state_size); }
 
 // A state of `origins` origins within one conflict window, with names of
 // the given length: grows past one small slot quickly.
@@ -83,7 +82,7 @@ Bytes wide_state(int origins, size_t name_len, size_t max_candidates = kMaxCandi
 }
 
 // The entry's state, viewing the entry's bytes.
-StateView decoded(const LatestEntry& e) {
+StateView decoded(const LatestEntry &e) {
   StateView v;
   if (decode_state(e.state, e.state_size, &v) != DecodeStatus::kOk) {
     throw std::runtime_error("entry state does not decode");
@@ -226,8 +225,8 @@ TEST(LatestTable, CommonCaseFitsOneSmallSlot) {
   EXPECT_GE(l.large_slots_per_partition * 32, l.small_slots_per_partition);
   const size_t bytes = latest_table_bytes(l);
   // 128 bytes of slot + 1 fingerprint byte per small slot, 1024 / 32 of large.
-  EXPECT_LE(bytes, small_total * (kSmallSlotBytes + 1 + kLargeSlotBytes / 32) +
-                       128 * (1024 + 64) + 64 * 130);
+  EXPECT_LE(bytes, small_total * (kSmallSlotBytes + 1 + kLargeSlotBytes / 32) + 128 * (1024 + 64) +
+                       64 * 130);
 
   // Fill to 90% of the planned capacity (partitions fill unevenly) with
   // common-case entries: no eviction, no large slot.
@@ -286,7 +285,7 @@ TEST(LatestTable, LargeStatesMoveToLargeSlotsAndBack) {
 
   // Restore of a small state over a large entry frees its large slot.
   ASSERT_TRUE(find(t.table, k, e.get()));
-  LatestEntry& small = *e;
+  LatestEntry &small = *e;
   const Bytes one = test::single(reading(1, 0, "a", "b"));
   small.state_size = static_cast<uint16_t>(one.size());
   std::copy(one.begin(), one.end(), small.state);
@@ -407,7 +406,6 @@ TEST(LatestTable, EvictionReportsRelation) {
   auto e = new_entry();
   EXPECT_FALSE(find(t.table, LatestKey{10, o.evicted_rel, "k"}, e.get()));
   EXPECT_EQ(t.table.size(), 7u);
-
 }
 
 TEST(LatestTable, LargeSlotEvictionReportsRelation) {
@@ -434,8 +432,7 @@ TEST(LatestTable, LargeSlotEvictionReportsRelation) {
   EXPECT_TRUE(grow.evicted);
   EXPECT_EQ(grow.evicted_db, 30u);
   ASSERT_TRUE(find(t.table, LatestKey{20, 999, "k"}, e.get()));
-  EXPECT_EQ(state_of_entry(*e),
-            test::merge(test::single(reading(1, 0)), wide, kDefaultCandidates));
+  EXPECT_EQ(state_of_entry(*e), test::merge(test::single(reading(1, 0)), wide, kDefaultCandidates));
   EXPECT_EQ(t.table.large_slots_in_use(), 2u);
   EXPECT_EQ(t.table.size(), 2u);
 }
@@ -445,12 +442,12 @@ TEST(LatestTable, KeysOfDifferentRelationsNeverMix) {
   const std::string name = "same-key";
   const uint32_t ids[][2] = {{1, 1}, {1, 2}, {2, 1}, {2, 2}, {0x10000, 1}, {1, 0x10000}};
   int v = 0;
-  for (auto& id : ids) {
+  for (auto &id : ids) {
     ASSERT_TRUE(merge_reading(t.table, LatestKey{id[0], id[1], name}, reading(v++, 0)).created);
   }
   v = 0;
   auto e = new_entry();
-  for (auto& id : ids) {
+  for (auto &id : ids) {
     ASSERT_TRUE(find(t.table, LatestKey{id[0], id[1], name}, e.get()));
     EXPECT_EQ(e->db, id[0]);
     EXPECT_EQ(e->rel, id[1]);
@@ -502,8 +499,7 @@ TEST(LatestTable, PartialCompleteGeneration) {
   EXPECT_FALSE(c.winner_changed);  // the fresh reading stays the winner
   ASSERT_TRUE(find(t.table, k, e.get()));
   EXPECT_TRUE(e->partial);
-  const Bytes expected =
-      test::merge(test::single(fresh), history, kDefaultCandidates);
+  const Bytes expected = test::merge(test::single(fresh), history, kDefaultCandidates);
   EXPECT_EQ(state_of_entry(*e), expected);
 
   // The right generation clears it; merging is idempotent.
@@ -551,7 +547,8 @@ TEST(LatestTable, SaveAndRestore) {
   OwnedTable a(2000, 4);
   std::vector<LatestKey> keys;
   std::vector<std::string> names;
-  for (int i = 0; i < 40; ++i) names.push_back("key-" + std::to_string(i) + std::string(i * 3, 'z'));
+  for (int i = 0; i < 40; ++i)
+    names.push_back("key-" + std::to_string(i) + std::string(i * 3, 'z'));
   for (int i = 0; i < 40; ++i) {
     const LatestKey k{static_cast<uint32_t>(1 + i % 2), static_cast<uint32_t>(7 + i % 3), names[i]};
     keys.push_back(k);
@@ -562,14 +559,14 @@ TEST(LatestTable, SaveAndRestore) {
   // Save everything, partition by partition.
   std::vector<LatestEntry> saved;
   for (uint32_t p = 0; p < a.table.layout().partitions; ++p) {
-    a.table.for_each(p, 0, 0, [&](const LatestEntry& e) { saved.push_back(e); });
+    a.table.for_each(p, 0, 0, [&](const LatestEntry &e) { saved.push_back(e); });
   }
   ASSERT_EQ(saved.size(), 40u);
   uint64_t max_version = 0;
-  for (const auto& e : saved) max_version = std::max(max_version, e.version);
+  for (const auto &e : saved) max_version = std::max(max_version, e.version);
 
   OwnedTable b(2000, 4);
-  for (const auto& e : saved) {
+  for (const auto &e : saved) {
     MergeOutcome o;
     ASSERT_TRUE(b.table.restore(e, &o));
     EXPECT_FALSE(o.evicted);
@@ -577,7 +574,7 @@ TEST(LatestTable, SaveAndRestore) {
   }
   EXPECT_EQ(b.table.size(), 40u);
   auto got = new_entry();
-  for (const auto& e : saved) {
+  for (const auto &e : saved) {
     ASSERT_TRUE(find(b.table, LatestKey{e.db, e.rel, e.key_bytes()}, got.get()));
     EXPECT_EQ(got->version, e.version);
     EXPECT_EQ(got->arrival_us, e.arrival_us);
@@ -609,23 +606,24 @@ TEST(LatestTable, ForEachAndEraseRelation) {
   std::map<std::pair<uint32_t, uint32_t>, int> counts;
   size_t all = 0;
   for (uint32_t p = 0; p < 4; ++p) {
-    t.table.for_each(p, 0, 0, [&](const LatestEntry& e) {
+    t.table.for_each(p, 0, 0, [&](const LatestEntry &e) {
       ++counts[{e.db, e.rel}];
       ++all;
     });
   }
   EXPECT_EQ(all, 120u);
   EXPECT_EQ(counts.size(), 6u);
-  for (auto& [id, n] : counts) EXPECT_EQ(n, 20) << id.first << "/" << id.second;
+  for (auto &[id, n] : counts) EXPECT_EQ(n, 20) << id.first << "/" << id.second;
 
   // Function-pointer form, one relation.
   size_t one = 0;
   for (uint32_t p = 0; p < 4; ++p) {
     t.table.for_each(
-        p, 1, 10, [](const LatestEntry& e, void* c) {
+        p, 1, 10,
+        [](const LatestEntry &e, void *c) {
           EXPECT_EQ(e.db, 1u);
           EXPECT_EQ(e.rel, 10u);
-          ++*static_cast<size_t*>(c);
+          ++*static_cast<size_t *>(c);
         },
         &one);
   }
@@ -683,7 +681,7 @@ TEST(LatestTable, HashSpreadsOverPartitions) {
 struct ModelKey {
   uint32_t db, rel;
   std::string key;
-  bool operator<(const ModelKey& o) const {
+  bool operator<(const ModelKey &o) const {
     return std::tie(db, rel, key) < std::tie(o.db, o.rel, o.key);
   }
 };
@@ -740,13 +738,13 @@ RC_GTEST_PROP(LatestTable, PropertyMatchesModelUnderEvictionAndErase, ()) {
 
     std::map<ModelKey, Bytes> model;  // keys the table must hold, with their state
     auto e = new_entry();
-    for (const Op& op : ops) {
+    for (const Op &op : ops) {
       std::set<ModelKey> expect_missing;
       MergeOutcome o{};
       if (op.kind < 19) {
-        const ModelKey& mk = universe[op.key];
+        const ModelKey &mk = universe[op.key];
         const LatestKey k{mk.db, mk.rel, mk.key};
-        const auto& [region, device] = origins[op.origin];
+        const auto &[region, device] = origins[op.origin];
         // Kinds 16..18: a state of 3..8 origins with 63-byte names (~450..1170
         // bytes), so entries outgrow their slots; otherwise one reading.
         const Bytes in =
@@ -756,10 +754,8 @@ RC_GTEST_PROP(LatestTable, PropertyMatchesModelUnderEvictionAndErase, ()) {
         o = merge_bytes(t.table, k, in, op.max_candidates);
         auto it = model.find(mk);
         RC_ASSERT(o.created == (it == model.end() && o.stored));
-        Bytes expected =
-            it == model.end()
-                ? test::merge(in, in, op.max_candidates)
-                : test::merge(it->second, in, op.max_candidates);
+        Bytes expected = it == model.end() ? test::merge(in, in, op.max_candidates)
+                                           : test::merge(it->second, in, op.max_candidates);
         if (o.stored) {
           model[mk] = expected;
         } else {
@@ -767,7 +763,7 @@ RC_GTEST_PROP(LatestTable, PropertyMatchesModelUnderEvictionAndErase, ()) {
           model.erase(mk);
         }
       } else {
-        const ModelKey& mk = universe[op.key];
+        const ModelKey &mk = universe[op.key];
         size_t erased = 0;
         for (uint32_t p = 0; p < t.table.layout().partitions; ++p) {
           erased += t.table.erase_relation(p, mk.db, mk.rel);
@@ -786,7 +782,7 @@ RC_GTEST_PROP(LatestTable, PropertyMatchesModelUnderEvictionAndErase, ()) {
       // Every key the model holds is found with exactly its state, but one
       // key of the evicted relation may be gone; nothing else is found.
       int vanished = 0;
-      for (const ModelKey& mk : universe) {
+      for (const ModelKey &mk : universe) {
         const LatestKey k{mk.db, mk.rel, mk.key};
         const bool found = find(t.table, k, e.get());
         auto it = model.find(mk);

@@ -25,14 +25,12 @@ constexpr uint64_t kBaseMs = 1'795'674'040'123;
 
 rc::Gen<double> gen_value() {
   return rc::gen::weightedOneOf<double>({
-      {3, rc::gen::element(0.0, -0.0, 1.0, 21.5, -3.25,
-                           std::numeric_limits<double>::quiet_NaN(),
-                           -std::numeric_limits<double>::quiet_NaN(),
-                           std::numeric_limits<double>::signaling_NaN(),
-                           std::numeric_limits<double>::infinity(),
-                           -std::numeric_limits<double>::infinity(),
-                           std::numeric_limits<double>::denorm_min(),
-                           std::numeric_limits<double>::max())},
+      {3,
+       rc::gen::element(
+           0.0, -0.0, 1.0, 21.5, -3.25, std::numeric_limits<double>::quiet_NaN(),
+           -std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::signaling_NaN(),
+           std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
+           std::numeric_limits<double>::denorm_min(), std::numeric_limits<double>::max())},
       {1, rc::gen::arbitrary<double>()},
   });
 }
@@ -75,11 +73,11 @@ rc::Gen<std::string> gen_device() {
 }
 
 rc::Gen<OwnedReading> gen_reading() {
-  return rc::gen::build<OwnedReading>(
-      rc::gen::set(&OwnedReading::value, gen_value()), rc::gen::set(&OwnedReading::hlc, gen_hlc()),
-      rc::gen::set(&OwnedReading::skew_ms, gen_skew()),
-      rc::gen::set(&OwnedReading::region, gen_region()),
-      rc::gen::set(&OwnedReading::device, gen_device()));
+  return rc::gen::build<OwnedReading>(rc::gen::set(&OwnedReading::value, gen_value()),
+                                      rc::gen::set(&OwnedReading::hlc, gen_hlc()),
+                                      rc::gen::set(&OwnedReading::skew_ms, gen_skew()),
+                                      rc::gen::set(&OwnedReading::region, gen_region()),
+                                      rc::gen::set(&OwnedReading::device, gen_device()));
 }
 
 // Random readings plus exact duplicates and same-origin bursts of some of them.
@@ -87,7 +85,7 @@ std::vector<OwnedReading> draw_readings() {
   auto readings = *rc::gen::nonEmpty(rc::gen::container<std::vector<OwnedReading>>(gen_reading()));
   const auto echoes = *rc::gen::container<std::vector<std::pair<size_t, uint8_t>>>(
       rc::gen::pair(rc::gen::arbitrary<size_t>(), rc::gen::inRange<uint8_t>(0, 3)));
-  for (const auto& [index, shift] : echoes) {
+  for (const auto &[index, shift] : echoes) {
     OwnedReading copy = readings[index % readings.size()];
     copy.hlc += uint64_t{shift} << kLogicalBits;  // shift 0: an exact duplicate
     readings.push_back(copy);
@@ -102,15 +100,16 @@ size_t draw_k() {
   });
 }
 
-Bytes fold_linear(const std::vector<OwnedReading>& readings, size_t k) {
+Bytes fold_linear(const std::vector<OwnedReading> &readings, size_t k) {
   Bytes state = test::single(readings[0]);
-  for (size_t i = 1; i < readings.size(); ++i) state = test::merge(state, test::single(readings[i]), k);
+  for (size_t i = 1; i < readings.size(); ++i)
+    state = test::merge(state, test::single(readings[i]), k);
   return state;
 }
 
 // Folds readings[lo, hi) with split points chosen by rng: any bracketing.
-Bytes fold_tree(const std::vector<OwnedReading>& readings, size_t lo, size_t hi, size_t k,
-                std::mt19937_64* rng) {
+Bytes fold_tree(const std::vector<OwnedReading> &readings, size_t lo, size_t hi, size_t k,
+                std::mt19937_64 *rng) {
   if (hi - lo == 1) return test::single(readings[lo]);
   const size_t mid = lo + 1 + (*rng)() % (hi - lo - 1);
   const Bytes left = fold_tree(readings, lo, mid, k, rng);
@@ -121,21 +120,21 @@ Bytes fold_tree(const std::vector<OwnedReading>& readings, size_t lo, size_t hi,
 // S(R) written directly from the definition, independently of the merge code:
 // each origin's greatest reading, the K + 1 greatest of those, and whether
 // more origins existed.
-Bytes reference_state(const std::vector<OwnedReading>& readings, size_t k) {
-  auto key = [](const Reading& r) {
+Bytes reference_state(const std::vector<OwnedReading> &readings, size_t k) {
+  auto key = [](const Reading &r) {
     return std::make_tuple(r.hlc, std::string(r.region), std::string(r.device),
                            double_bits(r.value), r.skew_ms);
   };
   std::map<std::pair<std::string, std::string>, Reading> newest;
-  for (const OwnedReading& owned : readings) {
+  for (const OwnedReading &owned : readings) {
     const Reading r = owned.view();
     auto [it, inserted] = newest.try_emplace({owned.region, owned.device}, r);
     if (!inserted && key(r) > key(it->second)) it->second = r;
   }
   std::vector<Reading> maxima;
-  for (const auto& entry : newest) maxima.push_back(entry.second);
+  for (const auto &entry : newest) maxima.push_back(entry.second);
   std::sort(maxima.begin(), maxima.end(),
-            [&](const Reading& a, const Reading& b) { return key(a) > key(b); });
+            [&](const Reading &a, const Reading &b) { return key(a) > key(b); });
   StateView state;
   state.truncated = maxima.size() > k + 1;
   state.count = static_cast<uint8_t>(std::min(maxima.size(), k + 1));
@@ -181,9 +180,10 @@ RC_GTEST_PROP(MergeProperties, CandidatesFollowTheWindowRule, ()) {
   const CandidateList candidates = conflict_candidates(state);
   size_t next = 0;
   for (uint8_t i = 1; i < state.count; ++i) {
-    const Reading& w = state.winner();
-    const Reading& e = state.entries[i];
-    const bool expected = hlc_physical(w.hlc) - hlc_physical(e.hlc) <= std::max(w.skew_ms, e.skew_ms);
+    const Reading &w = state.winner();
+    const Reading &e = state.entries[i];
+    const bool expected =
+        hlc_physical(w.hlc) - hlc_physical(e.hlc) <= std::max(w.skew_ms, e.skew_ms);
     if (!expected) continue;
     RC_ASSERT(next < candidates.count);
     RC_ASSERT(candidates.index[next] == i);
@@ -215,7 +215,7 @@ RC_GTEST_PROP(CodecProperties, EveryProperPrefixIsRejected, ()) {
 // Decoding is strict enough to be a bijection: whatever it accepts, it
 // re-encodes to the same bytes. The input sits in an exactly sized heap
 // buffer so that sanitizers catch any read past its end.
-void assert_decode_is_exact(const Bytes& input) {
+void assert_decode_is_exact(const Bytes &input) {
   const std::unique_ptr<uint8_t[]> exact(new uint8_t[input.size()]);
   std::copy(input.begin(), input.end(), exact.get());
   StateView state;
@@ -228,7 +228,7 @@ RC_GTEST_PROP(CodecProperties, MutatedBytesFailOrReencodeIdentically, ()) {
   Bytes bytes = fold_linear(draw_readings(), draw_k());
   const auto edits = *rc::gen::nonEmpty(rc::gen::container<std::vector<std::pair<size_t, uint8_t>>>(
       rc::gen::pair(rc::gen::arbitrary<size_t>(), rc::gen::arbitrary<uint8_t>())));
-  for (const auto& [at, byte] : edits) bytes[at % bytes.size()] = byte;
+  for (const auto &[at, byte] : edits) bytes[at % bytes.size()] = byte;
   assert_decode_is_exact(bytes);
 }
 

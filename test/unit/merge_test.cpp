@@ -130,10 +130,10 @@ TEST(Merge, StatesBuiltWithLargerKAreCutDown) {
   EXPECT_EQ(dropped, 1u);
 }
 
-StateView pair_state(uint64_t gap_ms, uint32_t winner_skew, uint32_t other_skew, Bytes* storage) {
-  *storage = test::merge(test::single(Reading(1.0, at(kT + gap_ms), winner_skew, "w", "")),
-                         test::single(Reading(2.0, at(kT, 7), other_skew, "o", "")),
-                         kDefaultCandidates);
+StateView pair_state(uint64_t gap_ms, uint32_t winner_skew, uint32_t other_skew, Bytes *storage) {
+  *storage =
+      test::merge(test::single(Reading(1.0, at(kT + gap_ms), winner_skew, "w", "")),
+                  test::single(Reading(2.0, at(kT, 7), other_skew, "o", "")), kDefaultCandidates);
   return test::decode(*storage);
 }
 
@@ -167,7 +167,8 @@ TEST(Candidates, OutOfWindowEntriesAreRetainedButNotCandidates) {
   ASSERT_EQ(c.count, 1);
   EXPECT_EQ(c.index[0], 1);
   // A later winner with a 24 h bound brings c back into the window.
-  const Bytes later = test::merge(ab, test::single(Reading(4.0, at(kT + 101), kMaxSkewMs, "d", "")), 4);
+  const Bytes later =
+      test::merge(ab, test::single(Reading(4.0, at(kT + 101), kMaxSkewMs, "d", "")), 4);
   EXPECT_EQ(conflict_candidates(test::decode(later)).count, 3);
 }
 

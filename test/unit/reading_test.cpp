@@ -23,8 +23,9 @@ TEST(ReadingValidation, RejectsEachError) {
   EXPECT_EQ(validate_reading(Reading(1.0, 0, 0, "r", k64)), ReadingError::kDeviceTooLong);
   EXPECT_EQ(validate_reading(Reading(1.0, 0, kMaxSkewMs + 1, "r", "")),
             ReadingError::kSkewOutOfRange);
-  for (ReadingError e : {ReadingError::kOk, ReadingError::kEmptyRegion, ReadingError::kRegionTooLong,
-                         ReadingError::kDeviceTooLong, ReadingError::kSkewOutOfRange}) {
+  for (ReadingError e :
+       {ReadingError::kOk, ReadingError::kEmptyRegion, ReadingError::kRegionTooLong,
+        ReadingError::kDeviceTooLong, ReadingError::kSkewOutOfRange}) {
     EXPECT_NE(std::string(describe(e)), "unknown reading error");
   }
 }

@@ -32,9 +32,9 @@ TEST(RegionBounds, EmptyIsNoBounds) {
 TEST(RegionBounds, RefusesMalformedInput) {
   std::vector<RegionBound> bounds;
   std::string error;
-  for (const char *bad : {"eu", "eu=", "eu=10", "eu=10 parsecs", "eu=-1s", "=1s", "eu=1s,",
-                          "eu=1s;us=2s", "\"eu=1s", "eu=1s,eu=2s", "eu=99999999999999999999s",
-                          "eu=9999999999999999d"}) {
+  for (const char *bad :
+       {"eu", "eu=", "eu=10", "eu=10 parsecs", "eu=-1s", "=1s", "eu=1s,", "eu=1s;us=2s", "\"eu=1s",
+        "eu=1s,eu=2s", "eu=99999999999999999999s", "eu=9999999999999999d"}) {
     error.clear();
     EXPECT_FALSE(parse_region_bounds(bad, &bounds, &error)) << bad;
     EXPECT_FALSE(error.empty()) << bad;

@@ -19,15 +19,14 @@ constexpr uint64_t kT = 1'795'674'040'123;
 // A state whose entries all lie within one another's window, newest first:
 // values[0] is the winner, from region "r0", values[1] from "r1", ...
 struct Conflict {
-  explicit Conflict(const std::vector<double>& values) {
+  explicit Conflict(const std::vector<double> &values) {
     names.reserve(values.size());
     for (size_t i = 0; i < values.size(); ++i) names.push_back("r" + std::to_string(i));
     bytes = test::single(Reading(values[0], hlc_make(kT + 100, 0), 50, names[0], ""));
     for (size_t i = 1; i < values.size(); ++i) {
-      bytes = test::merge(bytes,
-                          test::single(Reading(values[i], hlc_make(kT + 100 - i, 0), 50,
-                                               names[i], "")),
-                          kMaxCandidates);
+      bytes = test::merge(
+          bytes, test::single(Reading(values[i], hlc_make(kT + 100 - i, 0), 50, names[i], "")),
+          kMaxCandidates);
     }
     state = test::decode(bytes);
   }

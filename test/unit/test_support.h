@@ -26,7 +26,7 @@ struct OwnedReading {
   Reading view() const { return Reading(value, hlc, skew_ms, region, device); }
 };
 
-inline Bytes encode(const StateView& state) {
+inline Bytes encode(const StateView &state) {
   Bytes out(encoded_size(state));
   if (encode_state(state, out.data(), out.size()) != out.size()) {
     throw std::runtime_error("encode_state wrote an unexpected size");
@@ -35,24 +35,24 @@ inline Bytes encode(const StateView& state) {
 }
 
 // The view points into bytes, which must outlive it.
-inline StateView decode(const Bytes& bytes) {
+inline StateView decode(const Bytes &bytes) {
   StateView state;
   const DecodeStatus status = decode_state(bytes.data(), bytes.size(), &state);
   if (status != DecodeStatus::kOk) throw std::runtime_error(describe(status));
   return state;
 }
 
-inline Bytes single(const Reading& reading) {
+inline Bytes single(const Reading &reading) {
   StateView state;
   const ReadingError error = state_of(reading, &state);
   if (error != ReadingError::kOk) throw std::runtime_error(describe(error));
   return encode(state);
 }
 
-inline Bytes single(const OwnedReading& reading) { return single(reading.view()); }
+inline Bytes single(const OwnedReading &reading) { return single(reading.view()); }
 
-inline Bytes merge(const Bytes& a, const Bytes& b, size_t max_candidates,
-                   size_t* dropped = nullptr) {
+inline Bytes merge(const Bytes &a, const Bytes &b, size_t max_candidates,
+                   size_t *dropped = nullptr) {
   const StateView va = decode(a);
   const StateView vb = decode(b);
   StateView out;

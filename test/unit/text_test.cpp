@@ -13,14 +13,14 @@ using test::Bytes;
 
 constexpr uint64_t kT = 1'795'674'040'123;
 
-std::string roundtrip(const std::string& text) {
+std::string roundtrip(const std::string &text) {
   Bytes bytes;
   std::string error;
   if (!parse_state_text(text, &bytes, &error)) return "error: " + error;
   return format_state(test::decode(bytes));
 }
 
-std::string parse_error(const std::string& text) {
+std::string parse_error(const std::string &text) {
   Bytes bytes;
   std::string error;
   if (parse_state_text(text, &bytes, &error)) return "parsed";
@@ -50,13 +50,15 @@ TEST(StateText, RoundTrips) {
                           ", -0 @ 2026-11-26 06:20:40.113+00#0 \"us-east\"/\"\" skew 86400000ms"
                           " truncated}";
   EXPECT_EQ(roundtrip(two), two);
-  const std::string names = "{NaN @ 1970-01-01 00:00:00.000+00#0 \"say \"\"hi\"\"\"/\"caf\xc3\xa9\" skew 1ms}";
+  const std::string names =
+      "{NaN @ 1970-01-01 00:00:00.000+00#0 \"say \"\"hi\"\"\"/\"caf\xc3\xa9\" skew 1ms}";
   EXPECT_EQ(roundtrip(names), names);
 }
 
 TEST(StateText, AcceptsWhitespaceAndOtherNumberSpellings) {
-  EXPECT_EQ(roundtrip(" {\n 2.150e1@2026-11-26 06:20:40.123+00#5\t\"eu-west\" / \"gw-7\" skew 050 ms } "),
-            "{" + kEntry + "}");
+  EXPECT_EQ(
+      roundtrip(" {\n 2.150e1@2026-11-26 06:20:40.123+00#5\t\"eu-west\" / \"gw-7\" skew 050 ms } "),
+      "{" + kEntry + "}");
 }
 
 TEST(StateText, ParseErrorsNameWhatAndWhere) {
