@@ -25,37 +25,13 @@ listener_pid=
 
 cleanup() {
   if [[ -n "$listener_pid" ]]; then kill "$listener_pid" 2>/dev/null || true; wait "$listener_pid" 2>/dev/null || true; fi
-  psql_q -c "SET client_min_messages = warning" \
-    -c "DROP TABLE IF EXISTS es_b07_r, es_b07_t" -c "DROP FUNCTION IF EXISTS es_b07_notify()" \
-    >/dev/null 2>&1 || true
+  drop_invalidation_tables es_b07
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-psql_q -c "SET client_min_messages = warning" -c "CREATE EXTENSION IF NOT EXISTS edgestate" >/dev/null
-psql_q >/dev/null <<'SQL'
-SET client_min_messages = warning;
-DROP TABLE IF EXISTS es_b07_r, es_b07_t;
-DROP FUNCTION IF EXISTS es_b07_notify();
-CREATE TABLE es_b07_r (key text, value float8, ts edgestate.hlc, region text, device text)
-  USING sensorstate;
-CREATE TABLE es_b07_t (key text, value float8, ts edgestate.hlc, region text, device text)
-  USING sensorstate;
-SET edgestate.invalidations = off;
-INSERT INTO es_b07_r
-  SELECT 'k' || k, 0, edgestate.hlc_now(), CASE k % 2 WHEN 0 THEN 'eu-west' ELSE 'us-east' END,
-         'gw' || (k % 100) FROM generate_series(0, 9999) k;
-INSERT INTO es_b07_t SELECT * FROM es_b07_r;
-CREATE FUNCTION es_b07_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM pg_notify('readings_' || NEW.region, NEW.key);
-  RETURN NULL;
-END $$;
-CREATE TRIGGER es_b07_notify AFTER INSERT ON es_b07_t FOR EACH ROW EXECUTE FUNCTION es_b07_notify();
-VACUUM ANALYZE es_b07_r, es_b07_t;
-SQL
-# One insert with invalidations on, so that the database's worker is running.
-psql_q -c "INSERT INTO es_b07_r VALUES ('k0', 0, edgestate.hlc_now(), 'eu-west', 'gw0')" >/dev/null
+invalidation_tables es_b07 "'readings_' || NEW.region, NEW.key" \
+  "CASE k % 2 WHEN 0 THEN 'eu-west' ELSE 'us-east' END"
 channels=(readings_eu-west readings_us-east
           "$(psql_q -c "SELECT edgestate.channel('eu-west')")"
           "$(psql_q -c "SELECT edgestate.channel('us-east')")")

@@ -30,37 +30,14 @@ listener_pid=
 
 cleanup() {
   if [[ -n "$listener_pid" ]]; then kill "$listener_pid" 2>/dev/null || true; wait "$listener_pid" 2>/dev/null || true; fi
-  psql_q -c "SET client_min_messages = warning" \
-    -c "DROP TABLE IF EXISTS es_b08_r, es_b08_t" -c "DROP FUNCTION IF EXISTS es_b08_notify()" \
-    >/dev/null 2>&1 || true
+  drop_invalidation_tables es_b08
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-psql_q -c "SET client_min_messages = warning" -c "CREATE EXTENSION IF NOT EXISTS edgestate" >/dev/null
-psql_q >/dev/null <<'SQL'
-SET client_min_messages = warning;
-DROP TABLE IF EXISTS es_b08_r, es_b08_t;
-DROP FUNCTION IF EXISTS es_b08_notify();
-CREATE TABLE es_b08_r (key text, value float8, ts edgestate.hlc, region text, device text)
-  USING sensorstate;
-CREATE TABLE es_b08_t (key text, value float8, ts edgestate.hlc, region text, device text)
-  USING sensorstate;
-SET edgestate.invalidations = off;
-INSERT INTO es_b08_r
-  SELECT 'k' || k, 0, edgestate.hlc_now(), 'eu-west', 'gw' || (k % 100) FROM generate_series(0, 9999) k;
-INSERT INTO es_b08_t SELECT * FROM es_b08_r;
-CREATE FUNCTION es_b08_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM pg_notify('es_b08_trig',
-                    NEW.key || ' ' || (extract(epoch FROM clock_timestamp()) * 1000000)::int8::text);
-  RETURN NULL;
-END $$;
-CREATE TRIGGER es_b08_notify AFTER INSERT ON es_b08_t FOR EACH ROW EXECUTE FUNCTION es_b08_notify();
-VACUUM ANALYZE es_b08_r, es_b08_t;
-SQL
-# One insert with invalidations on, so that the database's worker is running.
-psql_q -c "INSERT INTO es_b08_r VALUES ('k0', 0, edgestate.hlc_now(), 'eu-west', 'gw0')" >/dev/null
+invalidation_tables es_b08 \
+  "'es_b08_trig', NEW.key || ' ' || (extract(epoch FROM clock_timestamp()) * 1000000)::int8::text" \
+  "'eu-west'"
 sleep 0.2
 
 # run NAME MODE CHANNEL_OR_REGION SCRIPT EXTRA_PGOPTIONS: sets the variable named NAME

@@ -32,29 +32,15 @@ listener_pid=
 
 cleanup() {
   if [[ -n "$listener_pid" ]]; then kill "$listener_pid" 2>/dev/null || true; wait "$listener_pid" 2>/dev/null || true; fi
-  psql_q -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS es_b09_r, es_b09_t" \
-    -c "DROP FUNCTION IF EXISTS es_b09_notify()" -c "DROP PROCEDURE IF EXISTS es_b09_bursts(regclass, int, int)" \
-    >/dev/null 2>&1 || true
+  drop_invalidation_tables es_b09 "DROP PROCEDURE IF EXISTS es_b09_bursts(regclass, int, int)"
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-psql_q -c "SET client_min_messages = warning" -c "CREATE EXTENSION IF NOT EXISTS edgestate" >/dev/null
+invalidation_tables es_b09 "'readings_' || NEW.region, NEW.key"
 psql_q >/dev/null <<'SQL'
 SET client_min_messages = warning;
-DROP TABLE IF EXISTS es_b09_r, es_b09_t;
-DROP FUNCTION IF EXISTS es_b09_notify();
 DROP PROCEDURE IF EXISTS es_b09_bursts(regclass, int, int);
-CREATE TABLE es_b09_r (key text, value float8, ts edgestate.hlc, region text, device text)
-  USING sensorstate;
-CREATE TABLE es_b09_t (key text, value float8, ts edgestate.hlc, region text, device text)
-  USING sensorstate;
-CREATE FUNCTION es_b09_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM pg_notify('readings_' || NEW.region, NEW.key);
-  RETURN NULL;
-END $$;
-CREATE TRIGGER es_b09_notify AFTER INSERT ON es_b09_t FOR EACH ROW EXECUTE FUNCTION es_b09_notify();
 -- n_tx transactions of per_tx readings each, keys k0..k99 drawn with a fixed
 -- seed; a key's region is fixed (even: eu-west, odd: us-east).
 CREATE PROCEDURE es_b09_bursts(target regclass, n_tx int, per_tx int) LANGUAGE plpgsql AS $$

@@ -28,3 +28,52 @@ best_rate() {
 report() {
   echo "RESULT|$1|$2|$3|$4|$5"
 }
+
+# The invalidation benchmarks (07-09) compare two sensorstate tables: PREFIX_r,
+# whose writers queue edgestate's invalidations, and PREFIX_t, with
+# invalidations off and a per-row AFTER INSERT trigger calling
+# pg_notify(NOTIFY_ARGS), the baseline. With a REGION expression of k, both
+# start with the 10,000 keys k0..k9999 (the steady state of a dashboard).
+# Usage: invalidation_tables PREFIX NOTIFY_ARGS [REGION]
+invalidation_tables() {
+  local prefix=$1 notify_args=$2 region=${3:-}
+  psql_q -c "SET client_min_messages = warning" -c "CREATE EXTENSION IF NOT EXISTS edgestate" >/dev/null
+  psql_q >/dev/null <<SQL
+SET client_min_messages = warning;
+DROP TABLE IF EXISTS ${prefix}_r, ${prefix}_t;
+DROP FUNCTION IF EXISTS ${prefix}_notify();
+CREATE TABLE ${prefix}_r (key text, value float8, ts edgestate.hlc, region text, device text)
+  USING sensorstate;
+CREATE TABLE ${prefix}_t (key text, value float8, ts edgestate.hlc, region text, device text)
+  USING sensorstate;
+CREATE FUNCTION ${prefix}_notify() RETURNS trigger LANGUAGE plpgsql AS \$\$
+BEGIN
+  PERFORM pg_notify($notify_args);
+  RETURN NULL;
+END \$\$;
+CREATE TRIGGER ${prefix}_notify AFTER INSERT ON ${prefix}_t FOR EACH ROW EXECUTE FUNCTION ${prefix}_notify();
+SQL
+  if [[ -n "$region" ]]; then
+    psql_q >/dev/null <<SQL
+SET edgestate.invalidations = off;
+INSERT INTO ${prefix}_r
+  SELECT 'k' || k, 0, edgestate.hlc_now(), $region, 'gw' || (k % 100) FROM generate_series(0, 9999) k;
+ALTER TABLE ${prefix}_t DISABLE TRIGGER ${prefix}_notify;
+INSERT INTO ${prefix}_t SELECT * FROM ${prefix}_r;
+ALTER TABLE ${prefix}_t ENABLE TRIGGER ${prefix}_notify;
+VACUUM ANALYZE ${prefix}_r, ${prefix}_t;
+SQL
+  fi
+  # One insert with invalidations on, so that the database's worker is running.
+  psql_q -c "INSERT INTO ${prefix}_r VALUES ('k0', 0, edgestate.hlc_now(), 'eu-west', 'gw0')" >/dev/null
+}
+
+# Drops what invalidation_tables created (and any further objects named).
+# Usage: drop_invalidation_tables PREFIX [SQL ...]
+drop_invalidation_tables() {
+  local prefix=$1 statements=() sql
+  shift
+  for sql in "$@"; do statements+=(-c "$sql"); done
+  psql_q -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS ${prefix}_r, ${prefix}_t" \
+    -c "DROP FUNCTION IF EXISTS ${prefix}_notify()" "${statements[@]}" >/dev/null 2>&1 || true
+}
