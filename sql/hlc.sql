@@ -101,3 +101,21 @@ SELECT '2026-11-26 06:20:40+00#65536'::hlc;
 SELECT '1969-12-31 23:59:59+00'::hlc;
 SELECT NULL::hlc IS NULL AS null_is_null, hlc_logical(NULL) IS NULL AS strict;
 DROP TABLE stamps;
+
+-- Common ISO 8601 texts take a fast path; it agrees with timestamptz input.
+WITH g AS (
+  SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD') || sep || to_char(t AT TIME ZONE 'UTC', 'HH24:MI:SS')
+         || frac || zone AS s
+  FROM generate_series('1971-01-01'::timestamptz, '2100-01-01', interval '12345678 s 891 ms') t,
+       (VALUES (' '), ('T')) a(sep),
+       (VALUES (''), ('.1'), ('.12'), ('.123'), ('.1234'), ('.123456')) b(frac),
+       (VALUES ('+00'), ('Z'), ('+05:30'), ('-08'), ('-0330'), ('+14'), ('-12:45')) c(zone))
+SELECT count(*) > 25000 AS checked, count(*) FILTER (WHERE s::hlc <> hlc(s::timestamptz)) AS disagreements
+FROM g;
+SELECT '2026-11-26T06:20:40.129Z#7'::hlc, '2024-02-29 23:59:59.9999-01:30'::hlc;
+-- What it does not recognise still goes to the general parser.
+SELECT '2026-11-26 06:20'::hlc, 'Nov 26 2026 06:20:40.5 UTC'::hlc, '2026-11-26 23:59:60+00'::hlc;
+\set VERBOSITY sqlstate
+SELECT '2023-02-29 00:00:00+00'::hlc;
+SELECT '2026-11-26 06:20:40+00#65536'::hlc;
+\set VERBOSITY default

@@ -50,7 +50,7 @@ TimestampTz ms_to_timestamptz(uint64_t ms) {
 // tried first so that a round trip does not depend on DateStyle or TimeZone.
 uint64_t parse_hlc_text(const char *input) {
   uint64_t value = 0;
-  if (core::hlc_parse_canonical(input, &value)) return value;
+  if (core::hlc_parse_canonical(input, &value) || core::hlc_parse_iso(input, &value)) return value;
 
   const char *hash = strrchr(input, '#');
   uint32_t logical = 0;

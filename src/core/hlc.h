@@ -92,4 +92,11 @@ constexpr size_t kMaxHlcTextLength = 33;
 // parse and format are inverse bijections.
 bool hlc_parse_canonical(std::string_view text, uint64_t *out);
 
+// The common ISO 8601 forms with an explicit zone ("2026-11-26 06:20:40.12+00",
+// "2026-11-26T06:20:40Z", "...+05:30"), seconds 0-59, fractions of up to six
+// digits rounded down to the millisecond, and an optional "#counter". False
+// for anything else, which the caller hands to a general timestamp parser;
+// where it returns true it agrees with PostgreSQL's timestamptz input.
+bool hlc_parse_iso(std::string_view text, uint64_t *out);
+
 }  // namespace edgestate::core
