@@ -17,14 +17,14 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
-listener_bin="$here/../build/notify_latency"
+listener_bin=$probe_bin
 seconds=${BENCH_INVALIDATION_SECONDS:-8}
 rounds=${BENCH_PGBENCH_ROUNDS:-2}
 work=$(mktemp -d "${TMPDIR:-/tmp}/es-b07.XXXXXX")
 listener_pid=
 
 cleanup() {
-  if [[ -n "$listener_pid" ]]; then kill "$listener_pid" 2>/dev/null || true; wait "$listener_pid" 2>/dev/null || true; fi
+  stop_background "$listener_pid"
   drop_invalidation_tables es_b07
   rm -rf "$work"
 }
@@ -58,8 +58,7 @@ start_listener() {
 
 # Sets heard to what the listener received.
 stop_listener() {
-  kill "$listener_pid" 2>/dev/null || true
-  wait "$listener_pid" 2>/dev/null || true
+  stop_background "$listener_pid"
   listener_pid=
   heard=$(sed -nE 's/^messages ([0-9]+) bytes ([0-9]+).*/\1 notifications received/p' "$work/listener.out")
 }

@@ -20,18 +20,15 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
-listener_bin="$here/../build/notify_latency"
+listener_bin=$probe_bin
 updates=${BENCH_VOLUME_UPDATES:-2000}
 per_tx=10
-if [[ ! -x "$listener_bin" ]]; then
-  echo "  skipped: $listener_bin is missing (make core builds it)" >&2
-  exit 0
-fi
+require_probe
 work=$(mktemp -d "${TMPDIR:-/tmp}/es-b09.XXXXXX")
 listener_pid=
 
 cleanup() {
-  if [[ -n "$listener_pid" ]]; then kill "$listener_pid" 2>/dev/null || true; wait "$listener_pid" 2>/dev/null || true; fi
+  stop_background "$listener_pid"
   drop_invalidation_tables es_b09 "DROP PROCEDURE IF EXISTS es_b09_bursts(regclass, int, int)"
   rm -rf "$work"
 }

@@ -77,3 +77,22 @@ drop_invalidation_tables() {
   psql_q -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS ${prefix}_r, ${prefix}_t" \
     -c "DROP FUNCTION IF EXISTS ${prefix}_notify()" "${statements[@]}" >/dev/null 2>&1 || true
 }
+
+# The listener probe of the invalidation benchmarks (bench/tools/notify_latency,
+# built by make core).
+probe_bin="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build/notify_latency"
+
+# Ends the calling benchmark, without failing the run, when the probe is missing.
+require_probe() {
+  if [[ ! -x "$probe_bin" ]]; then
+    echo "  skipped: $probe_bin is missing (make core builds it)" >&2
+    exit 0
+  fi
+}
+
+# Stops a background process started by a benchmark, if there is one.
+stop_background() {
+  [[ -n "${1:-}" ]] || return 0
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
