@@ -135,6 +135,42 @@ int64_t recommended_us(const core::DelaySketch &sketch) {
   return quantile < low ? low : (quantile > high ? high : quantile);
 }
 
+// The sketches of the most recently observed (relation, region) pairs: a
+// batch cycles through a few regions, and finding a sketch by hash for every
+// reading would cost more than recording into it.
+constexpr int kRecentLocals = 8;
+LocalSketch *recent_locals[kRecentLocals];
+int recent_locals_next = 0;
+
+bool local_matches(const LocalSketch &entry, Oid relid, std::string_view region) {
+  return entry.key.rel == relid && entry.key.region_size == region.size() &&
+         memcmp(entry.key.region, region.data(), region.size()) == 0;
+}
+
+LocalSketch *local_sketch_of(Oid relid, std::string_view region) {
+  for (LocalSketch *entry : recent_locals)
+    if (entry != nullptr && local_matches(*entry, relid, region)) return entry;
+  if (local == nullptr) {
+    HASHCTL ctl;
+    ctl.keysize = sizeof(LocalKey);
+    ctl.entrysize = sizeof(LocalSketch);
+    ctl.hcxt = TopTransactionContext;
+    local = hash_create("edgestate arrival delays", 8, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+  }
+  LocalKey key;
+  memset(&key, 0, sizeof key);
+  key.rel = relid;
+  key.region_size = static_cast<uint8_t>(region.size());
+  memcpy(key.region, region.data(), region.size());
+  bool found = false;
+  auto *entry = static_cast<LocalSketch *>(hash_search(local, &key, HASH_ENTER, &found));
+  if (!found)
+    core::delay_sketch_init(&entry->sketch, static_cast<uint32_t>(guc_calibration_window));
+  recent_locals[recent_locals_next] = entry;
+  recent_locals_next = (recent_locals_next + 1) % kRecentLocals;
+  return entry;
+}
+
 }  // namespace
 
 size_t calibration_shmem_size() { return sizeof(CalibrationShared); }
@@ -146,41 +182,18 @@ void calibration_shmem_init(void *memory, bool found) {
   pg_atomic_init_u32(&shared->count, 0);
 }
 
-// The entry of the previous observation: batches mostly repeat the region.
-LocalSketch *last_local = nullptr;
-
-void record_in_local_sketch(const LocalKey &key, int64_t delay_us) {
-  if (last_local != nullptr && memcmp(&last_local->key, &key, sizeof key) == 0) {
-    core::delay_sketch_record(&last_local->sketch, delay_us);
-    return;
-  }
-  if (local == nullptr) {
-    HASHCTL ctl;
-    ctl.keysize = sizeof(LocalKey);
-    ctl.entrysize = sizeof(LocalSketch);
-    ctl.hcxt = TopTransactionContext;
-    local = hash_create("edgestate arrival delays", 8, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-  }
-  bool found = false;
-  auto *entry = static_cast<LocalSketch *>(hash_search(local, &key, HASH_ENTER, &found));
-  if (!found)
-    core::delay_sketch_init(&entry->sketch, static_cast<uint32_t>(guc_calibration_window));
-  core::delay_sketch_record(&entry->sketch, delay_us);
-  last_local = entry;
-}
-
 void calibration_observe(Oid relid, std::string_view region, int64_t delay_us) {
   if (shared == nullptr || region.size() > core::kMaxNameBytes) return;
-  LocalKey key;
-  memset(&key, 0, sizeof key);
-  key.rel = relid;
-  key.region_size = static_cast<uint8_t>(region.size());
-  memcpy(key.region, region.data(), region.size());
   if (direct_count < kDirectObservations) {
-    direct[direct_count++] = Observation{key, delay_us};
+    Observation &observation = direct[direct_count++];
+    memset(&observation.key, 0, sizeof observation.key);
+    observation.key.rel = relid;
+    observation.key.region_size = static_cast<uint8_t>(region.size());
+    memcpy(observation.key.region, region.data(), region.size());
+    observation.delay_us = delay_us;
     return;
   }
-  record_in_local_sketch(key, delay_us);
+  core::delay_sketch_record(&local_sketch_of(relid, region)->sketch, delay_us);
 }
 
 void calibration_publish() {
@@ -210,7 +223,7 @@ void calibration_publish() {
 
 void calibration_forget_local() {
   direct_count = 0;
-  last_local = nullptr;
+  memset(recent_locals, 0, sizeof recent_locals);
   local = nullptr;  // freed with TopTransactionContext
 }
 

@@ -9,6 +9,7 @@
 #include "gucs.hpp"
 #include "invalidations.hpp"
 #include "latest_index.hpp"
+#include "pending_changes.hpp"
 #include "pg.hpp"
 #include "sensorstate_am.hpp"
 #include "sensorstate_contract.hpp"
@@ -22,10 +23,7 @@ extern "C" {
 #include "catalog/objectaccess.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
-#include "common/hashfn.h"
-#include "executor/spi.h"
 #include "executor/tuptable.h"
-#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -43,134 +41,14 @@ constexpr size_t kMaxKeyBytes = 255;
 // ---------------------------------------------------------------------------
 // Changes of the current transaction.
 
-// Keyed by relation, subtransaction and a 64-bit hash of the key: 16-byte
-// hash keys keep the table small and cache-friendly for batches of many keys.
-// Keys whose hashes collide share an entry as a chain of items.
-struct PendingKey {
-  Oid relid;
-  SubTransactionId subxid;
-  uint64 key_hash;
-};
-
-struct PendingItem {
-  PendingItem *next;
-  bytea *state;  // in TopTransactionContext, like the item
-  bool key_is_text;
-  uint16 key_size;
-  char key[FLEXIBLE_ARRAY_MEMBER];
-};
-
-struct PendingEntry {
-  PendingKey key;  // must be first
-  PendingItem *items;
-};
-
 enum class MarkerKind { kCreated, kReset };
 struct Marker {
   Oid relid;
   MarkerKind kind;
 };
 
-HTAB *pending = nullptr;
-List *markers = NIL;  // of Marker *, in the order they happened
-SubTransactionId newest_subxid_with_pending = InvalidSubTransactionId;
+List *markers = NIL;        // of Marker *, in the order they happened
 bool allow_delete = false;  // set by purge only
-
-// The table lives across transactions (creating one per transaction costs
-// more than a single-row insert); its states live in TopTransactionContext.
-constexpr long kPendingKeptEntries = 1024;
-
-HTAB *pending_table() {
-  if (pending == nullptr) {
-    HASHCTL ctl;
-    ctl.keysize = sizeof(PendingKey);
-    ctl.entrysize = sizeof(PendingEntry);
-    ctl.hcxt = TopMemoryContext;
-    pending =
-        hash_create("edgestate pending readings", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-  }
-  return pending;
-}
-
-bool has_pending() { return pending != nullptr && hash_get_num_entries(pending) > 0; }
-
-// Empties the table at the end of a transaction; a table grown large by a
-// big transaction is dropped rather than kept.
-void clear_pending() {
-  if (pending == nullptr) return;
-  if (hash_get_num_entries(pending) > kPendingKeptEntries) {
-    hash_destroy(pending);
-    pending = nullptr;
-    return;
-  }
-  HASH_SEQ_STATUS scan;
-  hash_seq_init(&scan, pending);
-  while (auto *entry = static_cast<PendingEntry *>(hash_seq_search(&scan)))
-    hash_search(pending, &entry->key, HASH_REMOVE, nullptr);
-}
-
-// Encodes a state into transaction memory, reusing `previous` when it is large
-// enough. The state may view `previous`, so it is encoded on the stack first.
-bytea *encode_in_transaction(const core::StateView &state, bytea *previous) {
-  uint8_t encoded[core::kMaxEncodedStateBytes];
-  size_t size = core::encode_state(state, encoded, sizeof encoded);
-  bytea *result = previous;
-  if (result == nullptr || VARSIZE(result) < VARHDRSZ + size) {
-    result = static_cast<bytea *>(MemoryContextAlloc(TopTransactionContext, VARHDRSZ + size));
-    if (previous != nullptr) pfree(previous);
-  }
-  SET_VARSIZE(result, VARHDRSZ + size);
-  memcpy(VARDATA(result), encoded, size);
-  return result;
-}
-
-void decode_pending(const bytea *state, core::StateView *view) {
-  if (core::decode_state(reinterpret_cast<const uint8_t *>(VARDATA(state)),
-                         VARSIZE(state) - VARHDRSZ, view) != core::DecodeStatus::kOk)
-    elog(ERROR, "edgestate: corrupted pending state");
-}
-
-// Adds a state to the pending set under (relid, subxid, key).
-void add_pending(Oid relid, SubTransactionId subxid, const char *key, size_t key_size,
-                 bool key_is_text, const core::StateView &state) {
-  PendingKey lookup;
-  lookup.relid = relid;
-  lookup.subxid = subxid;
-  lookup.key_hash = hash_bytes_extended(reinterpret_cast<const unsigned char *>(key),
-                                        static_cast<int>(key_size), 0);
-  bool found = false;
-  auto *entry =
-      static_cast<PendingEntry *>(hash_search(pending_table(), &lookup, HASH_ENTER, &found));
-  if (!found) entry->items = nullptr;
-  if (subxid > newest_subxid_with_pending) newest_subxid_with_pending = subxid;
-  PendingItem *item = entry->items;
-  while (item != nullptr && (item->key_size != key_size || memcmp(item->key, key, key_size) != 0))
-    item = item->next;
-  if (item == nullptr) {
-    item = static_cast<PendingItem *>(
-        MemoryContextAlloc(TopTransactionContext, offsetof(PendingItem, key) + key_size));
-    item->key_size = static_cast<uint16>(key_size);
-    item->key_is_text = key_is_text;
-    memcpy(item->key, key, key_size);
-    item->state = encode_in_transaction(state, nullptr);
-    item->next = entry->items;
-    entry->items = item;
-    return;
-  }
-  core::StateView existing, merged;
-  decode_pending(item->state, &existing);
-  // An older reading of an origin the state already holds changes nothing
-  // (out-of-order batches are full of them): skip the merge and re-encode.
-  if (state.count == 1) {
-    for (uint8_t i = 0; i < existing.count; ++i) {
-      if (core::same_origin(existing.entries[i], state.winner()) &&
-          core::compare_readings(existing.entries[i], state.winner()) >= 0)
-        return;
-    }
-  }
-  core::merge_states(existing, state, static_cast<size_t>(guc_max_candidates), &merged);
-  item->state = encode_in_transaction(merged, item->state);
-}
 
 void add_marker(Oid relid, MarkerKind kind) {
   MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
@@ -181,27 +59,53 @@ void add_marker(Oid relid, MarkerKind kind) {
   MemoryContextSwitchTo(old);
 }
 
-// Removes every pending change of a relation (it was truncated).
-void forget_pending_of(Oid relid) {
-  if (!has_pending()) return;
-  HASH_SEQ_STATUS scan;
-  hash_seq_init(&scan, pending);
-  while (auto *entry = static_cast<PendingEntry *>(hash_seq_search(&scan))) {
-    if (entry->key.relid == relid) hash_search(pending, &entry->key, HASH_REMOVE, nullptr);
-  }
-}
-
 void reset_transaction_state() {
   calibration_forget_local();
-  clear_pending();  // its states are freed with TopTransactionContext
+  pending_clear();
   markers = NIL;
-  newest_subxid_with_pending = InvalidSubTransactionId;
   allow_delete = false;
 }
 
 int64_t now_us() {
   return GetCurrentTimestamp() +
          static_cast<int64>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+}
+
+// What publishing one transaction's changes carries from change to change.
+struct Publication {
+  int64_t arrival;
+  Oid checked_relation;  // the relation `check` is about
+  CompletenessCheck check;
+  bool appended;  // some invalidation was queued
+};
+
+void publish_change(const PendingChange &change, void *arg) {
+  auto *publication = static_cast<Publication *>(arg);
+  if (change.key.relid != publication->checked_relation) {
+    publication->checked_relation = change.key.relid;
+    publication->check = latest_check_complete(MyDatabaseId, change.key.relid);
+  }
+  core::StateView state;
+  if (core::decode_state(reinterpret_cast<const uint8_t *>(VARDATA(change.state)),
+                         VARSIZE(change.state) - VARHDRSZ, &state) != core::DecodeStatus::kOk) {
+    latest_mark_incomplete(MyDatabaseId, change.key.relid);
+    return;
+  }
+  core::LatestKey key{MyDatabaseId, change.key.relid,
+                      std::string_view(change.key.bytes, change.key.size)};
+  core::MergeOutcome outcome = latest_merge(key, state, publication->arrival, publication->check);
+  if (!outcome.winner_changed && outcome.stored) return;
+  // The latest value changed (or is unknown to the index): tell each region
+  // this transaction wrote the key for.
+  for (uint8_t i = 0; i < state.count; ++i) {
+    bool repeated = false;
+    for (uint8_t j = 0; j < i; ++j)
+      repeated = repeated || state.entries[j].region == state.entries[i].region;
+    if (repeated) continue;
+    invalidation_append(change.key.relid, state.entries[i].region, key.key, change.key_is_text,
+                        publication->arrival);
+    publication->appended = true;
+  }
 }
 
 // At commit: the transaction is durable and visible; publish its changes.
@@ -217,43 +121,14 @@ void apply_committed() {
     else
       latest_reset_relation(MyDatabaseId, marker->relid);
   }
-  if (!has_pending()) return;
-  int64_t arrival = now_us();
-  Oid checked_relation = InvalidOid;
-  CompletenessCheck check{};
-  bool appended = false;
-  HASH_SEQ_STATUS scan;
-  hash_seq_init(&scan, pending);
-  while (auto *entry = static_cast<PendingEntry *>(hash_seq_search(&scan))) {
-    if (entry->key.relid != checked_relation) {
-      checked_relation = entry->key.relid;
-      check = latest_check_complete(MyDatabaseId, entry->key.relid);
-    }
-    for (PendingItem *item = entry->items; item != nullptr; item = item->next) {
-      core::StateView state;
-      if (core::decode_state(reinterpret_cast<const uint8_t *>(VARDATA(item->state)),
-                             VARSIZE(item->state) - VARHDRSZ, &state) != core::DecodeStatus::kOk) {
-        latest_mark_incomplete(MyDatabaseId, entry->key.relid);
-        continue;
-      }
-      core::LatestKey key{MyDatabaseId, entry->key.relid,
-                          std::string_view(item->key, item->key_size)};
-      core::MergeOutcome outcome = latest_merge(key, state, arrival, check);
-      if (!outcome.winner_changed && outcome.stored) continue;
-      // The latest value changed (or is unknown to the index): tell each
-      // region this transaction wrote the key for.
-      for (uint8_t i = 0; i < state.count; ++i) {
-        bool repeated = false;
-        for (uint8_t j = 0; j < i; ++j)
-          repeated = repeated || state.entries[j].region == state.entries[i].region;
-        if (repeated) continue;
-        invalidation_append(entry->key.relid, state.entries[i].region, key.key, item->key_is_text,
-                            arrival);
-        appended = true;
-      }
-    }
-  }
-  if (appended) invalidation_wake();
+  if (!pending_any()) return;
+  Publication publication{now_us(), InvalidOid, {}, false};
+  pending_visit(publish_change, &publication);
+  if (publication.appended) invalidation_wake();
+}
+
+void note_prepared(const PendingChange &change, void *xid) {
+  latest_note_prepared(MyDatabaseId, change.key.relid, *static_cast<TransactionId *>(xid));
 }
 
 // PREPARE TRANSACTION: the commit happens elsewhere (COMMIT PREPARED, maybe in
@@ -265,11 +140,7 @@ void forget_prepared() {
   ListCell *cell;
   foreach (cell, markers)
     latest_note_prepared(MyDatabaseId, static_cast<Marker *>(lfirst(cell))->relid, xid);
-  if (!has_pending()) return;
-  HASH_SEQ_STATUS scan;
-  hash_seq_init(&scan, pending);
-  while (auto *entry = static_cast<PendingEntry *>(hash_seq_search(&scan)))
-    latest_note_prepared(MyDatabaseId, entry->key.relid, xid);
+  pending_visit(note_prepared, &xid);
 }
 
 void on_transaction_event(XactEvent event, void *) {
@@ -296,33 +167,8 @@ void on_transaction_event(XactEvent event, void *) {
 // leaves no trace.
 void on_subtransaction_event(SubXactEvent event, SubTransactionId subxid, SubTransactionId parent,
                              void *) {
-  if (!has_pending() || subxid > newest_subxid_with_pending) return;
-  if (event != SUBXACT_EVENT_COMMIT_SUB && event != SUBXACT_EVENT_ABORT_SUB) return;
-  HASH_SEQ_STATUS scan;
-  hash_seq_init(&scan, pending);
-  List *moved = NIL;  // of PendingItem *, with the relation in a parallel list
-  List *moved_relations = NIL;
-  while (auto *entry = static_cast<PendingEntry *>(hash_seq_search(&scan))) {
-    if (entry->key.subxid != subxid) continue;
-    if (event == SUBXACT_EVENT_COMMIT_SUB) {
-      for (PendingItem *item = entry->items; item != nullptr; item = item->next) {
-        moved = lappend(moved, item);
-        moved_relations = lappend_oid(moved_relations, entry->key.relid);
-      }
-    }
-    hash_search(pending, &entry->key, HASH_REMOVE, nullptr);
-  }
-  ListCell *item_cell;
-  ListCell *relation_cell;
-  forboth(item_cell, moved, relation_cell, moved_relations) {
-    auto *item = static_cast<PendingItem *>(lfirst(item_cell));
-    core::StateView state;
-    decode_pending(item->state, &state);
-    add_pending(lfirst_oid(relation_cell), parent, item->key, item->key_size, item->key_is_text,
-                state);
-  }
-  list_free(moved);
-  list_free(moved_relations);
+  if (event == SUBXACT_EVENT_COMMIT_SUB || event == SUBXACT_EVENT_ABORT_SUB)
+    pending_end_subtransaction(subxid, parent, event == SUBXACT_EVENT_COMMIT_SUB);
 }
 
 // ---------------------------------------------------------------------------
@@ -349,9 +195,8 @@ std::string_view text_of(Datum datum) {
 }
 
 // arrival_us: when the row arrived (one clock reading per batch).
-void capture(Relation rel, TupleTableSlot *slot, int64_t arrival_us) {
-  if (!shmem_ready()) return;
-  const SensorstateColumns *columns = sensorstate_columns(rel);
+void capture(Relation rel, const SensorstateColumns *columns, TupleTableSlot *slot,
+             int64_t arrival_us) {
   slot_getallattrs(slot);
 
   char key_buffer[8];
@@ -395,8 +240,8 @@ void capture(Relation rel, TupleTableSlot *slot, int64_t arrival_us) {
             ? ERRCODE_INVALID_PARAMETER_VALUE
             : ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
         core::describe(error));
-  add_pending(RelationGetRelid(rel), GetCurrentSubTransactionId(), key.data(), key.size(),
-              columns->key_is_text, single);
+  pending_add(RelationGetRelid(rel), GetCurrentSubTransactionId(), key, columns->key_is_text,
+              single);
   ensure_invalidation_worker();
   calibration_observe(RelationGetRelid(rel), region,
                       arrival_us - static_cast<int64_t>(core::hlc_physical(ts)) * 1000);
@@ -411,20 +256,24 @@ const TableAmRoutine *heap = nullptr;
 void sensorstate_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid, int options,
                               BulkInsertStateData *bistate) {
   heap->tuple_insert(rel, slot, cid, options, bistate);
-  capture(rel, slot, now_us());
+  if (shmem_ready()) capture(rel, sensorstate_columns(rel), slot, now_us());
 }
 
 void sensorstate_tuple_complete_speculative(Relation rel, TupleTableSlot *slot, uint32 token,
                                             bool succeeded) {
   heap->tuple_complete_speculative(rel, slot, token, succeeded);
-  if (succeeded) capture(rel, slot, now_us());
+  if (succeeded && shmem_ready()) capture(rel, sensorstate_columns(rel), slot, now_us());
 }
 
 void sensorstate_multi_insert(Relation rel, TupleTableSlot **slots, int count, CommandId cid,
                               int options, BulkInsertStateData *bistate) {
   heap->multi_insert(rel, slots, count, cid, options, bistate);
+  if (!shmem_ready()) return;
+  // Looked up once per batch: capture does no catalog access that could
+  // invalidate the cached columns.
+  const SensorstateColumns *columns = sensorstate_columns(rel);
   int64_t arrival = now_us();
-  for (int i = 0; i < count; ++i) capture(rel, slots[i], arrival);
+  for (int i = 0; i < count; ++i) capture(rel, columns, slots[i], arrival);
 }
 
 [[noreturn]] void refuse_change(Relation rel, const char *command) {
@@ -458,14 +307,14 @@ void sensorstate_set_new_filenode(Relation rel, const RelFileNode *node, char pe
   if (rel->rd_createSubid != InvalidSubTransactionId && node->relNode == rel->rd_node.relNode) {
     add_marker(RelationGetRelid(rel), MarkerKind::kCreated);
   } else {
-    forget_pending_of(RelationGetRelid(rel));
+    pending_forget_relation(RelationGetRelid(rel));
     add_marker(RelationGetRelid(rel), MarkerKind::kReset);
   }
 }
 
 void sensorstate_nontransactional_truncate(Relation rel) {
   heap->relation_nontransactional_truncate(rel);
-  forget_pending_of(RelationGetRelid(rel));
+  pending_forget_relation(RelationGetRelid(rel));
   add_marker(RelationGetRelid(rel), MarkerKind::kReset);
 }
 
@@ -555,7 +404,7 @@ void on_object_access(ObjectAccessType access, Oid class_id, Oid object_id, int 
               form->relam == sensorstate_am_oid();
   ReleaseSysCache(tuple);
   if (!ours) return;
-  forget_pending_of(object_id);
+  pending_forget_relation(object_id);
   add_marker(object_id, MarkerKind::kReset);
 }
 

@@ -138,6 +138,28 @@ DecodeStatus decode_state(const uint8_t *data, size_t size, StateView *out) {
   return DecodeStatus::kOk;
 }
 
+bool state_subsumes_reading(const uint8_t *data, size_t size, const Reading &reading) {
+  if (size < kStateHeaderBytes) return false;
+  const size_t count = data[2];
+  const uint8_t *p = data + kStateHeaderBytes;
+  const uint8_t *const end = data + size;
+  for (size_t i = 0; i < count; ++i) {
+    if (static_cast<size_t>(end - p) < 16) return false;
+    Reading entry;
+    const uint64_t value_bits = load_le64(p);
+    std::memcpy(&entry.value, &value_bits, sizeof entry.value);
+    entry.hlc = load_le64(p + 8);
+    p += 16;
+    if (take_varint(&p, end, &entry.skew_ms) != DecodeStatus::kOk ||
+        take_name(&p, end, &entry.region) != DecodeStatus::kOk ||
+        take_name(&p, end, &entry.device) != DecodeStatus::kOk)
+      return false;
+    // Origins are unique in a state: the first match decides.
+    if (same_origin(entry, reading)) return compare_readings(entry, reading) >= 0;
+  }
+  return false;
+}
+
 size_t encoded_size(const StateView &state) {
   size_t size = kStateHeaderBytes;
   for (size_t i = 0; i < state.count; ++i) {

@@ -55,6 +55,14 @@ const char *describe(DecodeStatus status);
 // unspecified. Never reads outside [data, data + size).
 DecodeStatus decode_state(const uint8_t *data, size_t size, StateView *out);
 
+// Whether merging the single reading `reading` into the encoded state would
+// leave it unchanged because the state already holds a reading of the same
+// origin at or above it in the total order (out-of-order batches are full of
+// these). Reads the bytes without validating them, for states this process
+// encoded itself; never reads outside [data, data + size) and answers false
+// for bytes it cannot walk.
+bool state_subsumes_reading(const uint8_t *data, size_t size, const Reading &reading);
+
 // Exact number of bytes encode_state writes. Requires a valid state.
 size_t encoded_size(const StateView &state);
 

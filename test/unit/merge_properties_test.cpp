@@ -241,5 +241,29 @@ RC_GTEST_PROP(CodecProperties, RandomBytesFailOrReencodeIdentically, (std::vecto
   assert_decode_is_exact(tail);
 }
 
+// The capture fast path: a reading the state subsumes changes nothing when
+// merged, and one it does not subsume is one the state does not hold.
+RC_GTEST_PROP(MergeProperties, SubsumedReadingsLeaveTheStateUnchanged, ()) {
+  const size_t k = draw_k();
+  const std::vector<OwnedReading> readings = draw_readings();
+  const Bytes state = fold_linear(readings, k);
+  // Often one of the folded readings, sometimes echoed later or earlier.
+  OwnedReading probe = *rc::gen::weightedOneOf<OwnedReading>(
+      {{2, rc::gen::elementOf(readings)}, {1, gen_reading()}});
+  probe.hlc += *rc::gen::element<uint64_t>(0, 0, 1, uint64_t{1} << kLogicalBits);
+  const Bytes probe_state = test::single(probe);
+  const Bytes merged = test::merge(state, probe_state, k);
+  const bool subsumed = state_subsumes_reading(state.data(), state.size(), probe.view());
+  if (subsumed) RC_ASSERT(merged == state);
+  // Not subsumed: the state holds no reading of the probe's origin at or
+  // above it, so the probe is not already among its entries.
+  const StateView view = test::decode(state);
+  bool held = false;
+  for (uint8_t i = 0; i < view.count; ++i)
+    held = held || (same_origin(view.entries[i], probe.view()) &&
+                    compare_readings(view.entries[i], probe.view()) >= 0);
+  RC_ASSERT(subsumed == held);
+}
+
 }  // namespace
 }  // namespace edgestate::core

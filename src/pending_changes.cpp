@@ -1,0 +1,162 @@
+#include "pending_changes.hpp"
+
+#include "core/merge.h"
+#include "core/state_codec.h"
+#include "gucs.hpp"
+
+extern "C" {
+#include "common/hashfn.h"
+#include "utils/memutils.h"
+}
+
+// Plain style: called from the executor's insert path and from transaction
+// callbacks; nothing here holds an object with a destructor.
+
+namespace edgestate {
+namespace {
+
+bool keys_equal(const PendingKey &a, const PendingKey &b) {
+  return a.relid == b.relid && a.subxid == b.subxid && a.size == b.size &&
+         memcmp(a.bytes, b.bytes, a.size) == 0;
+}
+
+uint32 hash_of(const PendingKey &key) {
+  uint32 bytes_hash =
+      hash_bytes(reinterpret_cast<const unsigned char *>(key.bytes), static_cast<int>(key.size));
+  return hash_combine(bytes_hash, murmurhash32(key.relid ^ (key.subxid << 20)));
+}
+
+}  // namespace
+}  // namespace edgestate
+
+using edgestate::PendingChange;
+using edgestate::PendingKey;
+
+#define SH_PREFIX pending_table
+#define SH_ELEMENT_TYPE PendingChange
+#define SH_KEY_TYPE PendingKey
+#define SH_KEY key
+#define SH_HASH_KEY(table, key) edgestate::hash_of(key)
+#define SH_EQUAL(table, a, b) edgestate::keys_equal(a, b)
+#define SH_STORE_HASH
+#define SH_GET_HASH(table, change) (change)->hash
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+extern "C" {
+#include "lib/simplehash.h"
+}
+
+namespace edgestate {
+namespace {
+
+pending_table_hash *table = nullptr;
+SubTransactionId newest_subxid = InvalidSubTransactionId;
+
+// Kept across transactions up to this many buckets: emptying it costs a pass
+// over the buckets, and creating one per transaction costs more than a
+// single-row insert.
+constexpr uint32 kKeptBuckets = 256;
+constexpr uint32 kInitialBuckets = 64;
+
+// Encodes a state into transaction memory, reusing `previous` when it is large
+// enough. The state may view `previous`, so it is encoded on the stack first.
+bytea *encode_in_transaction(const core::StateView &state, bytea *previous) {
+  uint8_t encoded[core::kMaxEncodedStateBytes];
+  size_t size = core::encode_state(state, encoded, sizeof encoded);
+  bytea *result = previous;
+  if (result == nullptr || VARSIZE(result) < VARHDRSZ + size) {
+    result = static_cast<bytea *>(MemoryContextAlloc(TopTransactionContext, VARHDRSZ + size));
+    if (previous != nullptr) pfree(previous);
+  }
+  SET_VARSIZE(result, VARHDRSZ + size);
+  memcpy(VARDATA(result), encoded, size);
+  return result;
+}
+
+}  // namespace
+
+void pending_add(Oid relid, SubTransactionId subxid, std::string_view key, bool key_is_text,
+                 const core::StateView &state) {
+  if (table == nullptr) table = pending_table_create(TopMemoryContext, kInitialBuckets, nullptr);
+  PendingKey lookup{relid, subxid, static_cast<uint16>(key.size()), key.data()};
+  bool found = false;
+  PendingChange *change = pending_table_insert_hash(table, lookup, hash_of(lookup), &found);
+  if (subxid > newest_subxid) newest_subxid = subxid;
+  if (!found) {
+    char *bytes = static_cast<char *>(MemoryContextAlloc(TopTransactionContext, key.size() + 1));
+    memcpy(bytes, key.data(), key.size());
+    change->key.bytes = bytes;
+    change->key_is_text = key_is_text;
+    change->state = encode_in_transaction(state, nullptr);
+    return;
+  }
+  const auto *encoded = reinterpret_cast<const uint8_t *>(VARDATA(change->state));
+  size_t encoded_size = VARSIZE(change->state) - VARHDRSZ;
+  if (state.count == 1 && core::state_subsumes_reading(encoded, encoded_size, state.winner()))
+    return;
+  core::StateView existing, merged;
+  pending_decode(*change, &existing);
+  core::merge_states(existing, state, static_cast<size_t>(guc_max_candidates), &merged);
+  change->state = encode_in_transaction(merged, change->state);
+}
+
+bool pending_any() { return table != nullptr && table->members > 0; }
+
+void pending_visit(void (*visit)(const PendingChange &change, void *arg), void *arg) {
+  if (!pending_any()) return;
+  pending_table_iterator iterator;
+  pending_table_start_iterate(table, &iterator);
+  while (PendingChange *change = pending_table_iterate(table, &iterator)) visit(*change, arg);
+}
+
+void pending_clear() {
+  newest_subxid = InvalidSubTransactionId;
+  if (!pending_any()) return;
+  if (table->size > kKeptBuckets) {
+    pending_table_destroy(table);
+    table = nullptr;
+  } else {
+    pending_table_reset(table);
+  }
+}
+
+void pending_forget_relation(Oid relid) {
+  if (!pending_any()) return;
+  pending_table_iterator iterator;
+  pending_table_start_iterate(table, &iterator);
+  while (PendingChange *change = pending_table_iterate(table, &iterator))
+    if (change->key.relid == relid) pending_table_delete_item(table, change);
+}
+
+void pending_end_subtransaction(SubTransactionId subxid, SubTransactionId parent, bool committed) {
+  if (!pending_any() || subxid > newest_subxid) return;
+  // Taken out first: the table must not grow while it is being iterated.
+  PendingChange *moved = nullptr;
+  uint32 moved_count = 0;
+  if (committed)
+    moved = static_cast<PendingChange *>(
+        MemoryContextAlloc(TopTransactionContext, sizeof(PendingChange) * table->members));
+  pending_table_iterator iterator;
+  pending_table_start_iterate(table, &iterator);
+  while (PendingChange *change = pending_table_iterate(table, &iterator)) {
+    if (change->key.subxid != subxid) continue;
+    if (committed) moved[moved_count++] = *change;
+    pending_table_delete_item(table, change);
+  }
+  for (uint32 i = 0; i < moved_count; ++i) {
+    core::StateView state;
+    pending_decode(moved[i], &state);
+    pending_add(moved[i].key.relid, parent, std::string_view(moved[i].key.bytes, moved[i].key.size),
+                moved[i].key_is_text, state);
+  }
+  if (moved != nullptr) pfree(moved);
+}
+
+void pending_decode(const PendingChange &change, core::StateView *out) {
+  if (core::decode_state(reinterpret_cast<const uint8_t *>(VARDATA(change.state)),
+                         VARSIZE(change.state) - VARHDRSZ, out) != core::DecodeStatus::kOk)
+    elog(ERROR, "edgestate: corrupted pending state");
+}
+
+}  // namespace edgestate

@@ -1,0 +1,58 @@
+// The changes of the current transaction to sensorstate tables: per
+// (relation, subtransaction, key) the merge of every reading inserted, kept
+// until commit publishes them to the latest index (sensorstate_am.cpp).
+//
+// An open-addressing table (PostgreSQL's lib/simplehash.h) in
+// TopMemoryContext, reused across transactions while small; each change's key
+// and encoded state live in TopTransactionContext. Capture runs once per
+// inserted row, so the common case of a batch repeating a key with an older
+// reading of the same origin costs one hash probe and one scan of the encoded
+// state, with no decode, merge or allocation.
+#pragma once
+
+#include <string_view>
+
+#include "core/state.h"
+#include "pg.hpp"
+
+namespace edgestate {
+
+struct PendingKey {
+  Oid relid;
+  SubTransactionId subxid;
+  uint16 size;
+  const char *bytes;  // text, or a bigint in big-endian order
+};
+
+struct PendingChange {
+  PendingKey key;
+  bool key_is_text;
+  bytea *state;  // the encoded merged state
+  uint32 hash;   // the table's: of the key
+  char status;   // the table's: slot in use or empty
+};
+
+// Merges a state into the change of (relid, subxid, key).
+void pending_add(Oid relid, SubTransactionId subxid, std::string_view key, bool key_is_text,
+                 const core::StateView &state);
+
+bool pending_any();
+
+// Calls visit for every change, in no particular order. visit must not add
+// changes.
+void pending_visit(void (*visit)(const PendingChange &change, void *arg), void *arg);
+
+// Forgets every change (the transaction ended).
+void pending_clear();
+
+// Forgets the changes of a relation (it was truncated or dropped).
+void pending_forget_relation(Oid relid);
+
+// A subtransaction ended: on commit its changes merge into its parent's, on
+// abort they are forgotten.
+void pending_end_subtransaction(SubTransactionId subxid, SubTransactionId parent, bool committed);
+
+// Decodes a change's state; a state that does not decode raises an ERROR.
+void pending_decode(const PendingChange &change, core::StateView *out);
+
+}  // namespace edgestate
