@@ -8,6 +8,7 @@
 #include "core/hlc.h"
 #include "core/reading.h"
 #include "core/region_bounds.h"
+#include "core/short_bytes.h"
 #include "guard.hpp"
 #include "gucs.hpp"
 #include "hlc_clock.hpp"
@@ -144,7 +145,7 @@ int recent_locals_next = 0;
 
 bool local_matches(const LocalSketch &entry, Oid relid, std::string_view region) {
   return entry.key.rel == relid && entry.key.region_size == region.size() &&
-         memcmp(entry.key.region, region.data(), region.size()) == 0;
+         core::short_bytes_equal(entry.key.region, region.data(), region.size());
 }
 
 LocalSketch *local_sketch_of(Oid relid, std::string_view region) {

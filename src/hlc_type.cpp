@@ -46,11 +46,15 @@ TimestampTz ms_to_timestamptz(uint64_t ms) {
   return static_cast<int64>(ms) * 1000 - kUnixEpochInPostgresUs;
 }
 
-// Parses "<any timestamptz literal>[#<logical>]"; the canonical output form is
-// tried first so that a round trip does not depend on DateStyle or TimeZone.
+// Parses "<any timestamptz literal>[#<logical>]". ISO 8601 texts with an
+// explicit zone, the canonical output form among them, are read without
+// PostgreSQL's date parser, so that a round trip does not depend on DateStyle
+// or TimeZone; the canonical form's five-digit years are the one case the ISO
+// fast path leaves to hlc_parse_canonical.
 uint64_t parse_hlc_text(const char *input) {
   uint64_t value = 0;
-  if (core::hlc_parse_canonical(input, &value) || core::hlc_parse_iso(input, &value)) return value;
+  std::string_view text(input);
+  if (core::hlc_parse_iso(text, &value) || core::hlc_parse_canonical(text, &value)) return value;
 
   const char *hash = strrchr(input, '#');
   uint32_t logical = 0;

@@ -1,6 +1,7 @@
 #include "pending_changes.hpp"
 
 #include "core/merge.h"
+#include "core/short_bytes.h"
 #include "core/state_codec.h"
 #include "gucs.hpp"
 
@@ -17,7 +18,7 @@ namespace {
 
 bool keys_equal(const PendingKey &a, const PendingKey &b) {
   return a.relid == b.relid && a.subxid == b.subxid && a.size == b.size &&
-         memcmp(a.bytes, b.bytes, a.size) == 0;
+         core::short_bytes_equal(a.bytes, b.bytes, a.size);
 }
 
 uint32 hash_of(const PendingKey &key) {

@@ -255,8 +255,11 @@ const TableAmRoutine *heap = nullptr;
 
 void sensorstate_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid, int options,
                               BulkInsertStateData *bistate) {
-  heap->tuple_insert(rel, slot, cid, options, bistate);
+  // Captured before the insert, while the slot's values are at hand: heap's
+  // insert materializes the slot, which drops them. An insert that fails
+  // aborts the transaction, and its capture with it.
   if (shmem_ready()) capture(rel, sensorstate_columns(rel), slot, now_us());
+  heap->tuple_insert(rel, slot, cid, options, bistate);
 }
 
 void sensorstate_tuple_complete_speculative(Relation rel, TupleTableSlot *slot, uint32 token,
@@ -267,13 +270,16 @@ void sensorstate_tuple_complete_speculative(Relation rel, TupleTableSlot *slot, 
 
 void sensorstate_multi_insert(Relation rel, TupleTableSlot **slots, int count, CommandId cid,
                               int options, BulkInsertStateData *bistate) {
+  // COPY has already materialized these slots, so capture deforms them again
+  // whichever side of the insert it runs on; before it, as for single rows.
+  if (shmem_ready()) {
+    // Looked up once per batch: capture does no catalog access that could
+    // invalidate the cached columns.
+    const SensorstateColumns *columns = sensorstate_columns(rel);
+    int64_t arrival = now_us();
+    for (int i = 0; i < count; ++i) capture(rel, columns, slots[i], arrival);
+  }
   heap->multi_insert(rel, slots, count, cid, options, bistate);
-  if (!shmem_ready()) return;
-  // Looked up once per batch: capture does no catalog access that could
-  // invalidate the cached columns.
-  const SensorstateColumns *columns = sensorstate_columns(rel);
-  int64_t arrival = now_us();
-  for (int i = 0; i < count; ++i) capture(rel, columns, slots[i], arrival);
 }
 
 [[noreturn]] void refuse_change(Relation rel, const char *command) {

@@ -12,78 +12,86 @@
 namespace edgestate::core {
 namespace {
 
-bool digits(std::string_view text, size_t pos, size_t count, uint32_t *out) {
-  if (pos + count > text.size()) return false;
-  uint32_t value = 0;
-  for (size_t i = pos; i < pos + count; ++i) {
-    char c = text[i];
-    if (c < '0' || c > '9') return false;
-    value = value * 10 + static_cast<uint32_t>(c - '0');
-  }
-  *out = value;
-  return true;
+// The number the two ASCII digits at p spell, or -1 if either is not a digit.
+// Unsigned subtraction folds both range checks into one comparison each.
+inline int two_digits(const char *p) {
+  const unsigned tens = static_cast<unsigned char>(p[0]) - unsigned{'0'};
+  const unsigned ones = static_cast<unsigned char>(p[1]) - unsigned{'0'};
+  return tens > 9 || ones > 9 ? -1 : static_cast<int>(tens * 10 + ones);
 }
+
+inline bool is_digit(char c) { return static_cast<unsigned char>(c) - unsigned{'0'} <= 9; }
 
 }  // namespace
 
+// Runs once per reading a COPY loads, so it reads fixed positions without a
+// scanner: "YYYY-MM-DD?HH:MM:SS" is 19 bytes, and a zone must follow.
 bool hlc_parse_iso(std::string_view text, uint64_t *out) {
-  // YYYY-MM-DD
-  uint32_t year, month, day, hour, minute, second;
-  if (text.size() < 19 || !digits(text, 0, 4, &year) || text[4] != '-' ||
-      !digits(text, 5, 2, &month) || text[7] != '-' || !digits(text, 8, 2, &day) ||
-      (text[10] != ' ' && text[10] != 'T') || !digits(text, 11, 2, &hour) || text[13] != ':' ||
-      !digits(text, 14, 2, &minute) || text[16] != ':' || !digits(text, 17, 2, &second))
+  const size_t size = text.size();
+  if (size < 20) return false;
+  const char *s = text.data();
+  const int century = two_digits(s), year_of_century = two_digits(s + 2);
+  const int month = two_digits(s + 5), day = two_digits(s + 8);
+  const int hour = two_digits(s + 11), minute = two_digits(s + 14), second = two_digits(s + 17);
+  if ((century | year_of_century | month | day | hour | minute | second) < 0 || s[4] != '-' ||
+      s[7] != '-' || (s[10] != ' ' && s[10] != 'T') || s[13] != ':' || s[16] != ':')
     return false;
+  const int64_t year = century * 100 + year_of_century;
   if (year < 1970 || month < 1 || month > 12 || day < 1 ||
-      day > days_in_month(static_cast<int64_t>(year), month) || hour > 23 || minute > 59 ||
-      second > 59)
+      static_cast<unsigned>(day) > days_in_month(year, static_cast<unsigned>(month)) || hour > 23 ||
+      minute > 59 || second > 59)
     return false;
   size_t pos = 19;
   // Fraction: up to 6 digits, rounded down to the millisecond.
   uint32_t millis = 0;
-  if (pos < text.size() && text[pos] == '.') {
-    size_t start = ++pos;
-    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') ++pos;
-    size_t count = pos - start;
+  if (s[pos] == '.') {
+    const size_t start = ++pos;
+    while (pos < size && is_digit(s[pos])) ++pos;
+    const size_t count = pos - start;
     if (count == 0 || count > 6) return false;
     for (size_t i = 0; i < 3; ++i)
-      millis = millis * 10 + (i < count ? static_cast<uint32_t>(text[start + i] - '0') : 0);
+      millis = millis * 10 + (i < count ? static_cast<uint32_t>(s[start + i] - '0') : 0);
   }
   // Zone: Z, or +HH, +HH:MM, +HHMM (and minus).
-  if (pos >= text.size()) return false;  // no zone: the session's TimeZone decides
+  if (pos >= size) return false;  // no zone: the session's TimeZone decides
   int64_t offset_minutes = 0;
-  if (text[pos] == 'Z') {
+  if (s[pos] == 'Z') {
     ++pos;
-  } else if (text[pos] == '+' || text[pos] == '-') {
-    int sign = text[pos] == '-' ? -1 : 1;
-    uint32_t zone_hours, zone_minutes = 0;
-    if (!digits(text, pos + 1, 2, &zone_hours)) return false;
+  } else if (s[pos] == '+' || s[pos] == '-') {
+    const int sign = s[pos] == '-' ? -1 : 1;
+    if (pos + 3 > size) return false;
+    const int zone_hours = two_digits(s + pos + 1);
+    int zone_minutes = 0;
     pos += 3;
-    if (pos < text.size() && text[pos] == ':') {
-      if (!digits(text, pos + 1, 2, &zone_minutes)) return false;
+    if (pos < size && s[pos] == ':') {
+      if (pos + 3 > size) return false;
+      zone_minutes = two_digits(s + pos + 1);
       pos += 3;
-    } else if (pos + 1 < text.size() && text[pos] >= '0' && text[pos] <= '9') {
-      if (!digits(text, pos, 2, &zone_minutes)) return false;
+    } else if (pos + 1 < size && is_digit(s[pos])) {
+      zone_minutes = two_digits(s + pos);
       pos += 2;
     }
-    if (zone_hours > 15 || zone_minutes > 59) return false;
+    if (zone_hours < 0 || zone_minutes < 0 || zone_hours > 15 || zone_minutes > 59) return false;
     offset_minutes = sign * static_cast<int64_t>(zone_hours * 60 + zone_minutes);
   } else {
     return false;
   }
-  // Optional logical counter.
+  // Optional logical counter: "#" and 1 to 5 digits.
   uint32_t logical = 0;
-  if (pos < text.size()) {
-    if (text[pos] != '#') return false;
-    size_t start = ++pos;
-    if (start == text.size() || text.size() - start > 5) return false;
-    uint32_t counter = 0;
-    if (!digits(text, start, text.size() - start, &counter) || counter > kMaxLogical) return false;
-    logical = counter;
+  if (pos < size) {
+    if (s[pos] != '#') return false;
+    const size_t start = ++pos;
+    if (start == size || size - start > 5) return false;
+    for (; pos < size; ++pos) {
+      if (!is_digit(s[pos])) return false;
+      logical = logical * 10 + static_cast<uint32_t>(s[pos] - '0');
+    }
+    if (logical > kMaxLogical) return false;
   }
-  int64_t days = days_from_civil(static_cast<int64_t>(year), month, day);
-  int64_t ms = ((days * 24 + hour) * 60 + minute - offset_minutes) * 60'000 +
-               static_cast<int64_t>(second) * 1000 + millis;
+  const int64_t days =
+      days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
+  const int64_t ms = ((days * 24 + hour) * 60 + minute - offset_minutes) * 60'000 +
+                     static_cast<int64_t>(second) * 1000 + millis;
   if (ms < 0 || static_cast<uint64_t>(ms) > kMaxPhysicalMs) return false;
   *out = hlc_make(static_cast<uint64_t>(ms), logical);
   return true;
