@@ -61,6 +61,9 @@ SELECT * FROM edgestate.window('pg_class', '1 s', '1 s');
 SELECT recommended_lateness('win', 'mars');
 SELECT * FROM window_series('win', '1 s', '2026-01-02+00', '2026-01-01+00');
 SELECT * FROM window_series('win', '0 s', '2026-01-01+00', '2026-01-02+00');
+-- A month has no fixed length: refused before any row is binned.
+SELECT * FROM window_series('win', '1 month', '2026-01-01+00', '2026-03-01+00');
+SELECT * FROM window_series('win', '1 year 1 day', '2026-01-01+00', '2028-01-01+00');
 SELECT * FROM window_series('win', '1 ms', '2026-01-01+00', '2026-01-02+00', lateness => '0 s');
 SET edgestate.window_confidence = 1.5;
 SET edgestate.window_confidence = 0.1;

@@ -151,6 +151,13 @@ BEGIN
     RAISE EXCEPTION 'bucket width must be positive, not %', bucket
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
+  -- Buckets are fixed-length (date_bin): a calendar month has no fixed
+  -- length, so it is refused here rather than by the first row binned.
+  IF extract(year FROM bucket) <> 0 OR extract(month FROM bucket) <> 0 THEN
+    RAISE EXCEPTION 'bucket width % contains months or years', bucket
+      USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Use a fixed length such as ''30 days'', or date_trunc() over window() rows.';
+  END IF;
   IF "to" <= "from" THEN
     RAISE EXCEPTION 'the range must end after it starts'
       USING ERRCODE = 'invalid_parameter_value';
