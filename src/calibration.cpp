@@ -51,36 +51,66 @@ CalibrationShared *shared = nullptr;
 
 LWLock *slot_lock(int slot) { return &shared->locks[1 + slot % (kCalibrationLocks - 1)].lock; }
 
+// Every slot in use has a region, so a slot with none is free (never used,
+// or released when its table was dropped) and may be reused.
+bool slot_is_free(const CalibrationSlot &slot) { return slot.region_size == 0; }
+
 bool slot_matches(const CalibrationSlot &slot, Oid db, Oid rel, std::string_view region) {
-  return slot.db == db && slot.rel == rel && slot.region_size == region.size() &&
+  return !slot_is_free(slot) && slot.db == db && slot.rel == rel &&
+         slot.region_size == region.size() &&
          memcmp(slot.region, region.data(), region.size()) == 0;
 }
 
-// The slot of (db, rel, region), created when asked; -1 when absent or full.
+// The index of the slot of (db, rel, region), created when asked; -1 when
+// absent or every slot is taken. The lock-free scan only finds a candidate:
+// a slot can be released and reused at any time, so users lock it with
+// lock_slot, which checks it again under its lock. Identities change only
+// under locks[0] and the slot's own lock.
 int find_slot(Oid db, Oid rel, std::string_view region, bool create) {
   uint32 count = pg_atomic_read_u32(&shared->count);
   pg_read_barrier();
   for (uint32 i = 0; i < count; ++i)
     if (slot_matches(shared->slots[i], db, rel, region)) return static_cast<int>(i);
-  if (!create || region.size() > core::kMaxNameBytes) return -1;
+  if (!create || region.empty() || region.size() > core::kMaxNameBytes) return -1;
   LWLockAcquire(&shared->locks[0].lock, LW_EXCLUSIVE);
   int found = -1;
+  int free_slot = -1;
   count = pg_atomic_read_u32(&shared->count);
-  for (uint32 i = 0; i < count && found < 0; ++i)
+  for (uint32 i = 0; i < count && found < 0; ++i) {
     if (slot_matches(shared->slots[i], db, rel, region)) found = static_cast<int>(i);
-  if (found < 0 && count < kSlots) {
-    CalibrationSlot &slot = shared->slots[count];
+    if (free_slot < 0 && slot_is_free(shared->slots[i])) free_slot = static_cast<int>(i);
+  }
+  if (found < 0 && (free_slot >= 0 || count < kSlots)) {
+    found = free_slot >= 0 ? free_slot : static_cast<int>(count);
+    CalibrationSlot &slot = shared->slots[found];
+    LWLockAcquire(slot_lock(found), LW_EXCLUSIVE);
     slot.db = db;
     slot.rel = rel;
-    slot.region_size = static_cast<uint8_t>(region.size());
     memcpy(slot.region, region.data(), region.size());
+    slot.region_size = static_cast<uint8_t>(region.size());
     core::delay_sketch_init(&slot.sketch, static_cast<uint32_t>(guc_calibration_window));
-    pg_write_barrier();
-    pg_atomic_write_u32(&shared->count, count + 1);
-    found = static_cast<int>(count);
+    LWLockRelease(slot_lock(found));
+    if (free_slot < 0) {
+      pg_write_barrier();
+      pg_atomic_write_u32(&shared->count, count + 1);
+    }
   }
   LWLockRelease(&shared->locks[0].lock);
   return found;
+}
+
+// The slot of (db, rel, region) with its lock held in `mode`, created when
+// asked; -1 (no lock held) when absent or every slot is taken.
+int lock_slot(Oid db, Oid rel, std::string_view region, bool create, LWLockMode mode) {
+  // A second try covers a slot released and reused between scan and lock.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    int slot = find_slot(db, rel, region, create);
+    if (slot < 0) return -1;
+    LWLockAcquire(slot_lock(slot), mode);
+    if (slot_matches(shared->slots[slot], db, rel, region)) return slot;
+    LWLockRelease(slot_lock(slot));
+  }
+  return -1;
 }
 
 // This transaction's observations, per (relation, region).
@@ -109,10 +139,11 @@ int direct_count = 0;
 // Parsed edgestate.freshness_bounds, kept by the assign hook.
 std::vector<core::RegionBound> *freshness_bounds = nullptr;
 
-core::DelaySketch copy_of_slot(int slot) {
-  core::DelaySketch copy;
+// A consistent copy of a slot, identity and sketch; check its identity.
+CalibrationSlot copy_of_slot(int slot) {
+  CalibrationSlot copy;
   LWLockAcquire(slot_lock(slot), LW_SHARED);
-  copy = shared->slots[slot].sketch;
+  copy = shared->slots[slot];
   LWLockRelease(slot_lock(slot));
   return copy;
 }
@@ -201,11 +232,10 @@ void calibration_publish() {
   if (shared == nullptr) return;
   for (int i = 0; i < direct_count; ++i) {
     const Observation &observation = direct[i];
-    int slot =
-        find_slot(MyDatabaseId, observation.key.rel,
-                  std::string_view(observation.key.region, observation.key.region_size), true);
+    int slot = lock_slot(MyDatabaseId, observation.key.rel,
+                         std::string_view(observation.key.region, observation.key.region_size),
+                         true, LW_EXCLUSIVE);
     if (slot < 0) continue;
-    LWLockAcquire(slot_lock(slot), LW_EXCLUSIVE);
     core::delay_sketch_record(&shared->slots[slot].sketch, observation.delay_us);
     LWLockRelease(slot_lock(slot));
   }
@@ -213,12 +243,31 @@ void calibration_publish() {
   HASH_SEQ_STATUS scan;
   hash_seq_init(&scan, local);
   while (auto *entry = static_cast<LocalSketch *>(hash_seq_search(&scan))) {
-    int slot = find_slot(MyDatabaseId, entry->key.rel,
-                         std::string_view(entry->key.region, entry->key.region_size), true);
+    int slot =
+        lock_slot(MyDatabaseId, entry->key.rel,
+                  std::string_view(entry->key.region, entry->key.region_size), true, LW_EXCLUSIVE);
     if (slot < 0) continue;  // every slot taken: this pair goes uncalibrated
-    LWLockAcquire(slot_lock(slot), LW_EXCLUSIVE);
     core::delay_sketch_merge(&shared->slots[slot].sketch, entry->sketch);
     LWLockRelease(slot_lock(slot));
+  }
+}
+
+void calibration_release_relation(Oid db, Oid rel) {
+  if (shared == nullptr) return;
+  uint32 count = pg_atomic_read_u32(&shared->count);
+  pg_read_barrier();
+  for (uint32 i = 0; i < count; ++i) {
+    CalibrationSlot &slot = shared->slots[i];
+    if (slot.db != db || slot.rel != rel) continue;  // checked again under the lock
+    LWLockAcquire(&shared->locks[0].lock, LW_EXCLUSIVE);
+    LWLockAcquire(slot_lock(static_cast<int>(i)), LW_EXCLUSIVE);
+    if (slot.db == db && slot.rel == rel && !slot_is_free(slot)) {
+      slot.region_size = 0;
+      slot.db = InvalidOid;
+      slot.rel = InvalidOid;
+    }
+    LWLockRelease(slot_lock(static_cast<int>(i)));
+    LWLockRelease(&shared->locks[0].lock);
   }
 }
 
@@ -284,14 +333,19 @@ ES_SQL_FUNCTION(es_recommended_lateness) {
   Oid relid = PG_GETARG_OID(0);
   require_select(relid);
   std::string_view region = text_view(PG_GETARG_TEXT_PP(1));
-  int slot = find_slot(MyDatabaseId, relid, region, false);
-  if (slot < 0 || core::delay_sketch_count(shared->slots[slot].sketch) == 0)
+  core::DelaySketch sketch{};
+  int slot = lock_slot(MyDatabaseId, relid, region, false, LW_SHARED);
+  if (slot >= 0) {
+    sketch = shared->slots[slot].sketch;
+    LWLockRelease(slot_lock(slot));
+  }
+  if (slot < 0 || core::delay_sketch_count(sketch) == 0)
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                     errmsg("no arrival delays observed for region \"%.*s\" of table \"%s\"",
                            static_cast<int>(region.size()), region.data(), get_rel_name(relid)),
                     errhint("The region is unknown, or nothing was inserted for it since the "
                             "server started; pass an explicit lateness.")));
-  PG_RETURN_INTERVAL_P(micros_to_interval(recommended_us(copy_of_slot(slot))));
+  PG_RETURN_INTERVAL_P(micros_to_interval(recommended_us(sketch)));
 }
 
 // arrival_delays(table): per region, the observed delays and the recommendation.
@@ -304,9 +358,10 @@ ES_SQL_FUNCTION(es_arrival_delays) {
   uint32 count = pg_atomic_read_u32(&shared->count);
   pg_read_barrier();
   for (uint32 i = 0; i < count; ++i) {
-    const CalibrationSlot &slot = shared->slots[i];
-    if (slot.db != MyDatabaseId || slot.rel != relid) continue;
-    core::DelaySketch sketch = copy_of_slot(static_cast<int>(i));
+    if (shared->slots[i].db != MyDatabaseId || shared->slots[i].rel != relid) continue;
+    const CalibrationSlot slot = copy_of_slot(static_cast<int>(i));
+    if (slot.db != MyDatabaseId || slot.rel != relid || slot_is_free(slot)) continue;
+    const core::DelaySketch &sketch = slot.sketch;
     Datum values[6];
     bool nulls[6] = {};
     values[0] = PointerGetDatum(cstring_to_text_with_len(slot.region, slot.region_size));
@@ -329,9 +384,10 @@ ES_SQL_FUNCTION(es_clock_skews) {
   uint32 count = pg_atomic_read_u32(&shared->count);
   pg_read_barrier();
   for (uint32 i = 0; i < count; ++i) {
-    const CalibrationSlot &slot = shared->slots[i];
-    if (slot.rel != InvalidOid) continue;
-    core::DelaySketch sketch = copy_of_slot(static_cast<int>(i));
+    if (shared->slots[i].rel != InvalidOid) continue;
+    const CalibrationSlot slot = copy_of_slot(static_cast<int>(i));
+    if (slot.rel != InvalidOid || slot_is_free(slot)) continue;
+    const core::DelaySketch &sketch = slot.sketch;
     Datum values[4];
     bool nulls[4] = {};
     values[0] = PointerGetDatum(cstring_to_text_with_len(slot.region, slot.region_size));
@@ -352,9 +408,8 @@ ES_SQL_FUNCTION(es_hlc_observe_region) {
   int64_t skew_us =
       (static_cast<int64_t>(core::hlc_physical(remote)) - static_cast<int64_t>(wall_clock_ms())) *
       1000;
-  int slot = find_slot(0, InvalidOid, region, true);
+  int slot = lock_slot(0, InvalidOid, region, true, LW_EXCLUSIVE);
   if (slot >= 0) {
-    LWLockAcquire(slot_lock(slot), LW_EXCLUSIVE);
     core::delay_sketch_record(&shared->slots[slot].sketch, skew_us < 0 ? -skew_us : skew_us);
     LWLockRelease(slot_lock(slot));
   }

@@ -25,6 +25,9 @@ void calibration_observe(Oid relid, std::string_view region, int64_t delay_us);
 void calibration_publish();
 // At the end of every transaction.
 void calibration_forget_local();
+// At the commit of a DROP TABLE: frees the relation's slots for reuse (there
+// are 256 per server). Never raises an error.
+void calibration_release_relation(Oid db, Oid rel);
 
 // Per-region freshness bounds (edgestate.freshness_bounds), in milliseconds;
 // edgestate.freshness_bound for a region not listed.

@@ -41,7 +41,7 @@ constexpr size_t kMaxKeyBytes = 255;
 // ---------------------------------------------------------------------------
 // Changes of the current transaction.
 
-enum class MarkerKind { kCreated, kReset };
+enum class MarkerKind { kCreated, kReset, kDropped };
 struct Marker {
   Oid relid;
   MarkerKind kind;
@@ -116,10 +116,13 @@ void apply_committed() {
   ListCell *cell;
   foreach (cell, markers) {
     auto *marker = static_cast<Marker *>(lfirst(cell));
-    if (marker->kind == MarkerKind::kCreated)
+    if (marker->kind == MarkerKind::kCreated) {
       latest_register_new_relation(MyDatabaseId, marker->relid);
-    else
+    } else {
       latest_reset_relation(MyDatabaseId, marker->relid);
+      if (marker->kind == MarkerKind::kDropped)
+        calibration_release_relation(MyDatabaseId, marker->relid);
+    }
   }
   if (!pending_any()) return;
   Publication publication{now_us(), InvalidOid, {}, false};
@@ -411,7 +414,7 @@ void on_object_access(ObjectAccessType access, Oid class_id, Oid object_id, int 
   ReleaseSysCache(tuple);
   if (!ours) return;
   pending_forget_relation(object_id);
-  add_marker(object_id, MarkerKind::kReset);
+  add_marker(object_id, MarkerKind::kDropped);
 }
 
 }  // namespace
