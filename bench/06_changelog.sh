@@ -107,7 +107,9 @@ read -r es_msgs es_bytes < <(psql_q -F ' ' -c "SELECT count(*), sum(octet_length
 es_readings=$(($(readings_counter) - before))
 es=$(per_reading "$es_bytes")
 echo "  edgestate binary: $es_msgs frames, $es_readings readings, $es_bytes bytes, $es bytes/reading"
-read -r n bytes < <(psql_q -F ' ' -c "SELECT count(*), sum(octet_length(data)) FROM $peek_es_json")
+# A row is one transaction's lines, separated by newlines.
+read -r n bytes < <(psql_q -F ' ' -c "SELECT sum(length(data) - length(replace(data, E'\\n', '')) + 1),
+                                            sum(octet_length(data)) FROM $peek_es_json")
 echo "  edgestate json (for reference): $n lines, $bytes bytes, $(per_reading "$bytes") bytes/reading"
 
 read -r n inserts bytes < <(psql_q -F ' ' -c "

@@ -25,12 +25,17 @@ ROLLBACK TO s;
 INSERT INTO cl_counters VALUES (-42, '-Infinity', '2026-01-01+00', 'us "east"');
 COMMIT;
 
--- JSON: one object per committed reading, in commit order.
-SELECT d->>'table' AS "table", d->'key' AS key, d->'value' AS value, d->>'ts' AS ts,
-       d->>'region' AS region, d->'device' AS device, d->'skew_ms' AS skew_ms,
-       d ? 'commit_time' AS has_commit_time, d->>'lsn' ~ '^[0-9A-F]+/[0-9A-F]+$' AS lsn_format
-FROM pg_logical_slot_get_changes('cl_json', NULL, NULL, 'format', 'json') c,
-     LATERAL (SELECT c.data::jsonb AS d) j;
+-- JSON: one object per committed reading, in commit order; a row (message)
+-- per transaction, its lines numbered by seq.
+SELECT c.ord AS message, d->'seq' AS seq, d->>'table' AS "table", d->'key' AS key,
+       d->'value' AS value, d->>'ts' AS ts, d->>'region' AS region, d->'device' AS device,
+       d->'skew_ms' AS skew_ms, d ? 'commit_time' AS has_commit_time,
+       d->>'lsn' ~ '^[0-9A-F]+/[0-9A-F]+$' AS lsn_format
+FROM pg_logical_slot_get_changes('cl_json', NULL, NULL, 'format', 'json')
+       WITH ORDINALITY AS c(lsn, xid, data, ord),
+     regexp_split_to_table(c.data, E'\n') WITH ORDINALITY AS l(line, n),
+     LATERAL (SELECT l.line::jsonb AS d) j
+ORDER BY c.ord, l.n;
 
 -- Binary: one self-checking frame per transaction that wrote sensorstate rows
 -- (the aborted one and the plain table's insert emit nothing).
@@ -44,9 +49,11 @@ INSERT INTO cl_counters VALUES (7, 7, '2026-01-01+00', 'eu-west');
 SELECT data::jsonb->>'table' AS "table", data::jsonb ? 'commit_time' AS has_commit_time
 FROM pg_logical_slot_peek_changes('cl_json', NULL, NULL, 'format', 'json',
                                   'tables', 'public.cl_counters', 'include-timestamps', 'false');
-SELECT count(*) AS readings FROM pg_logical_slot_peek_changes('cl_json', NULL, NULL, 'format', 'json',
-                                                             'tables', 'public.cl_readings, public.cl_counters',
-                                                             'origin', 'local');
+SELECT count(*) AS readings
+FROM pg_logical_slot_peek_changes('cl_json', NULL, NULL, 'format', 'json',
+                                  'tables', 'public.cl_readings, public.cl_counters',
+                                  'origin', 'local'),
+     regexp_split_to_table(data, E'\n');
 
 -- Bad options.
 \set VERBOSITY sqlstate

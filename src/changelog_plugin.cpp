@@ -49,9 +49,15 @@ struct PluginState {
   Oid sensorstate_am;
   core::ChangelogEncoder *encoder;
   MemoryContextCallback destroy_encoder;
+  // JSON mode: the lines of the current transaction not yet written, the
+  // number of readings among them, and the seq of the next reading.
+  StringInfoData json_lines;
+  uint64 json_line_count;
+  uint64 json_seq;
 };
 
 void emit_frame(LogicalDecodingContext *ctx, PluginState *state, bool more_frames_follow);
+void emit_json_lines(LogicalDecodingContext *ctx, PluginState *state);
 
 void destroy_encoder(void *arg) {
   auto *state = static_cast<PluginState *>(arg);
@@ -172,6 +178,7 @@ void plugin_startup(LogicalDecodingContext *ctx, OutputPluginOptions *options, b
   state->origin_mode = OriginMode::kAny;
   parse_options(state, ctx->output_plugin_options);
   state->sensorstate_am = InvalidOid;
+  initStringInfo(&state->json_lines);
   void *memory = palloc(sizeof(core::ChangelogEncoder));
   MemoryContextSwitchTo(old);
   state->encoder = new (memory) core::ChangelogEncoder();
@@ -191,7 +198,12 @@ int64_t unix_us(TimestampTz ts) {
 
 void plugin_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn) {
   auto *state = static_cast<PluginState *>(ctx->output_plugin_private);
-  if (state->json) return;
+  if (state->json) {
+    resetStringInfo(&state->json_lines);
+    state->json_line_count = 0;
+    state->json_seq = 0;
+    return;
+  }
   cpp_entry([&] {
     state->encoder->begin(txn->final_lsn, unix_us(txn->xact_time.commit_time), txn->origin_id);
     return Datum(0);
@@ -275,7 +287,7 @@ void plugin_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation 
     reading.device = std::string(device);
     reading.skew_ms = skew_ms;
     json_line = edgestate::to_cstring(
-        core::changelog_reading_json(frame, reading, state->include_timestamps));
+        core::changelog_reading_json(frame, reading, state->json_seq, state->include_timestamps));
     return Datum(0);
   });
   // A huge transaction becomes several frames of the same commit (the
@@ -295,17 +307,40 @@ void plugin_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation 
     }
   }
   if (json_line != nullptr) {
-    OutputPluginPrepareWrite(ctx, true);
-    appendStringInfoString(ctx->out, json_line);
-    OutputPluginWrite(ctx, true);
-    edgestate::counter_add(edgestate::Counter::kChangelogReadings);
-    edgestate::counter_add(edgestate::Counter::kChangelogBytes, strlen(json_line));
+    // A transaction's lines go out together at its commit, as one message
+    // (split like binary frames past the split size), so that a session
+    // ending mid-transaction cuts it only when it is that large; (lsn, seq)
+    // lets a consumer drop what the resent transaction repeats.
+    if (state->json_lines.len > 0) appendStringInfoChar(&state->json_lines, '\n');
+    appendStringInfoString(&state->json_lines, json_line);
+    pfree(json_line);
+    ++state->json_line_count;
+    ++state->json_seq;
+    if (static_cast<size_t>(state->json_lines.len) >= core::kChangelogSplitPayloadBytes)
+      emit_json_lines(ctx, state);
   }
 }
 
 void plugin_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *, XLogRecPtr) {
   auto *state = static_cast<PluginState *>(ctx->output_plugin_private);
-  if (!state->json) emit_frame(ctx, state, false);
+  if (state->json)
+    emit_json_lines(ctx, state);
+  else
+    emit_frame(ctx, state, false);
+}
+
+// Writes the buffered JSON lines as one message (pg_recvlogical ends it with
+// a newline, like each line within it).
+void emit_json_lines(LogicalDecodingContext *ctx, PluginState *state) {
+  if (state->json_lines.len == 0) return;
+  OutputPluginPrepareWrite(ctx, true);
+  appendBinaryStringInfo(ctx->out, state->json_lines.data, state->json_lines.len);
+  OutputPluginWrite(ctx, true);
+  edgestate::counter_add(edgestate::Counter::kChangelogReadings, state->json_line_count);
+  edgestate::counter_add(edgestate::Counter::kChangelogBytes,
+                         static_cast<uint64_t>(state->json_lines.len));
+  resetStringInfo(&state->json_lines);
+  state->json_line_count = 0;
 }
 
 // Finishes the open frame and writes it (nothing for a transaction without

@@ -101,6 +101,7 @@ int main(int argc, char **argv) {
   std::string pending;
   bool unfinished = false;
   uint64_t unfinished_lsn = 0;
+  uint64_t seq = 0;  // of the next reading in its transaction
   bool eof = false;
   for (;;) {
     // Decode every complete frame in the buffer.
@@ -116,8 +117,9 @@ int main(int argc, char **argv) {
         }
         // The decoder guarantees that a frame after a continued one is a
         // stream start or belongs to the same transaction.
+        if (!unfinished) seq = 0;
         for (const auto &reading : frame.readings) {
-          pending += edgestate::core::changelog_reading_json(frame, reading);
+          pending += edgestate::core::changelog_reading_json(frame, reading, seq++);
           pending.push_back('\n');
         }
         if (frame.continued) {

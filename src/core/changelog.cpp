@@ -844,7 +844,7 @@ ChangelogError ChangelogDecoder::decode_reading(const uint8_t **p, const uint8_t
 // --- JSON -------------------------------------------------------------------------
 
 std::string changelog_reading_json(const ChangelogFrame &frame, const ChangelogReading &reading,
-                                   bool include_commit_time) {
+                                   uint64_t seq, bool include_commit_time) {
   std::string out;
   out.reserve(256);
   char lsn[24];
@@ -852,7 +852,8 @@ std::string changelog_reading_json(const ChangelogFrame &frame, const ChangelogR
                 static_cast<unsigned>(frame.commit_lsn & 0xFFFFFFFFu));
   out.append("{\"lsn\":\"");
   out.append(lsn);
-  out.push_back('"');
+  out.append("\",\"seq\":");
+  append_int(&out, static_cast<int64_t>(seq));
   if (include_commit_time) {
     out.append(",\"commit_time\":\"");
     append_timestamp(&out, frame.commit_time_us);

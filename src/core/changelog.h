@@ -247,13 +247,14 @@ class ChangelogDecoder {
 };
 
 // One JSON object per reading (a JSON line without the newline), with the
-// frame's commit LSN ("0/16B3748"), commit time (ISO 8601 UTC with
-// microseconds) and origin, as edgestate-decode writes them and as the plugin's
-// JSON mode emits them.
-// include_commit_time = false omits the "commit_time" member (the plugin's
-// include-timestamps option).
+// frame's commit LSN ("0/16B3748"), the reading's position in its transaction
+// (seq, from 0), commit time (ISO 8601 UTC with microseconds) and origin, as
+// edgestate-decode writes them and as the plugin's JSON mode emits them.
+// (lsn, seq) identifies a reading, so a consumer can drop what a resent
+// transaction repeats. include_commit_time = false omits the "commit_time"
+// member (the plugin's include-timestamps option).
 std::string changelog_reading_json(const ChangelogFrame &frame, const ChangelogReading &reading,
-                                   bool include_commit_time = true);
+                                   uint64_t seq, bool include_commit_time = true);
 
 // CRC-32C of a byte range.
 uint32_t crc32c(const uint8_t *data, size_t size);

@@ -27,7 +27,7 @@ void decode_all(const uint8_t *data, size_t size) {
     if (consumed == 0 || consumed > size - pos) std::abort();  // must always progress
     pos += consumed;
     for (const auto &reading : frame.readings) {
-      (void)edgestate::core::changelog_reading_json(frame, reading);
+      (void)edgestate::core::changelog_reading_json(frame, reading, 0);
     }
   }
 }

@@ -92,7 +92,7 @@ $node->safe_psql('postgres', q{
 	              THEN encode(float8send(s::float8), 'hex') ELSE 'bad value ' || coalesce(s, 'NULL') END $$;
 	CREATE TABLE raw (src text, ord bigint, line text);
 	CREATE VIEW parsed AS
-	  SELECT src, ord, line, j IS NOT NULL AS valid, j->>'lsn' AS lsn,
+	  SELECT src, ord, line, j IS NOT NULL AS valid, j->>'lsn' AS lsn, j->>'seq' AS line_seq,
 	         j->>'commit_time' AS commit_time, j->>'origin' AS origin,
 	         (SELECT string_agg(k, ',') FROM json_object_keys(j) k) AS members,
 	         concat_ws('|', j->>'table', json_typeof(j->'key'), j->>'key', json_typeof(j->'value'),
@@ -105,12 +105,14 @@ $node->safe_psql('postgres', q{
 });
 
 # Slots before the workload: s is streamed twice (restart), sf once, sj is
-# peeked in JSON mode, sx is streamed twice with a stop inside a transaction.
+# peeked in JSON mode, sx (binary) and sxj (JSON) are streamed twice with a
+# stop inside a transaction.
 $node->safe_psql('postgres', q{
 	SELECT pg_create_logical_replication_slot('s', 'edgestate');
 	SELECT pg_create_logical_replication_slot('sf', 'edgestate');
 	SELECT pg_create_logical_replication_slot('sj', 'edgestate');
 	SELECT pg_create_logical_replication_slot('sx', 'edgestate');
+	SELECT pg_create_logical_replication_slot('sxj', 'edgestate');
 });
 my $lsn0 = $node->safe_psql('postgres',
 	q{SELECT min(restart_lsn) FROM pg_replication_slots});
@@ -580,7 +582,7 @@ sub check_frames
 		"$name: a commit LSN repeats only in the next frame of a split transaction (previous payload past 1 MiB)");
 }
 
-my $members = 'lsn,commit_time,origin,table,key,value,ts,region,device,skew_ms';
+my $members = 'lsn,seq,commit_time,origin,table,key,value,ts,region,device,skew_ms';
 
 # Stores JSON lines as source $src, parsed once (table dec).
 sub load
@@ -605,8 +607,9 @@ sub load_peek
 	my $opts = join('', map { ', ' . sql_lit($_) } @options);
 	$node->safe_psql('postgres', qq{
 		DELETE FROM dec WHERE src = '$src';
-		INSERT INTO raw SELECT '$src', ord, data
-		FROM pg_logical_slot_peek_changes('$slot', NULL, NULL$opts) WITH ORDINALITY AS c(lsn, xid, data, ord);
+		INSERT INTO raw SELECT '$src', row_number() OVER (ORDER BY c.ord, l.n), l.line
+		FROM pg_logical_slot_peek_changes('$slot', NULL, NULL$opts) WITH ORDINALITY AS c(lsn, xid, data, ord),
+		     regexp_split_to_table(c.data, E'\\n') WITH ORDINALITY AS l(line, n);
 		INSERT INTO dec SELECT * FROM parsed;
 		TRUNCATE raw});
 }
@@ -639,14 +642,16 @@ sub compare
 	my $check_commit = $opt{check_commit} // 1;
 	my $time_expr = $opt{commit_time} // 'NULL';
 	my $cte = qq{
-		WITH d AS MATERIALIZED (SELECT row_number() OVER (ORDER BY ord) AS n, * FROM dec WHERE src = '$src'),
+		WITH d AS MATERIALIZED (SELECT row_number() OVER (ORDER BY ord) AS n,
+		                               (row_number() OVER (PARTITION BY lsn ORDER BY ord) - 1)::text AS want_seq, *
+		                        FROM dec WHERE src = '$src'),
 		     e AS MATERIALIZED (SELECT row_number() OVER (ORDER BY tag, seq) AS n, tag, seq, txid, r,
 		                               ($origin)::text AS origin
 		                        FROM exp WHERE $where),
 		     w AS MATERIALIZED (SELECT *, lag(lsn) OVER (ORDER BY n) AS plsn, lag(tag) OVER (ORDER BY n) AS ptag
 		           FROM (SELECT coalesce(d.n, e.n) AS n, d.r AS dr, e.r AS er, d.line, d.valid,
 		                        d.lsn, e.tag, e.txid, d.commit_time, d.origin AS dorigin,
-		                        e.origin AS eorigin, d.members
+		                        e.origin AS eorigin, d.members, d.line_seq, d.want_seq
 		                 FROM d FULL JOIN e ON d.n = e.n) j),
 		     t AS MATERIALIZED (SELECT DISTINCT txid, c.start_lsn,
 		                               to_char(pg_xact_commit_timestamp(txid::xid) AT TIME ZONE 'UTC',
@@ -660,6 +665,7 @@ sub compare
 		              plsn IS NOT NULL AND ((lsn <> plsn) IS DISTINCT FROM (tag <> ptag)) AS group_bad,
 		              plsn IS NOT NULL AND lsn <> plsn AND lsn::pg_lsn <= plsn::pg_lsn AS order_bad,
 		              members IS DISTINCT FROM '$want_members' AS members_bad,
+		              line_seq IS DISTINCT FROM want_seq AS seq_bad,
 		              dorigin IS DISTINCT FROM eorigin AS origin_bad,
 		              lsn::pg_lsn IS DISTINCT FROM start_lsn AS lsn_bad,
 		              commit_time IS DISTINCT FROM coalesce($time_expr, ts_time) AS time_bad
@@ -672,10 +678,11 @@ sub compare
 		       count(*) FILTER (WHERE order_bad), count(*) FILTER (WHERE members_bad),
 		       count(*) FILTER (WHERE origin_bad), count(*) FILTER (WHERE lsn_bad),
 		       count(*) FILTER (WHERE time_bad), count(DISTINCT tag),
-		       count(*) FILTER (WHERE valid IS NOT TRUE AND line <> '<missing>')
+		       count(*) FILTER (WHERE valid IS NOT TRUE AND line <> '<missing>'),
+		       count(*) FILTER (WHERE seq_bad AND line <> '<missing>')
 		FROM q});
 	my ($nd, $ne, $set_diff, $row_bad, $group_bad, $order_bad, $member_bad, $origin_bad,
-		$lsn_bad, $time_bad, $txns, $invalid) = split /\|/, $summary;
+		$lsn_bad, $time_bad, $txns, $invalid, $seq_bad) = split /\|/, $summary;
 	cmp_ok($ne, '>', 0, "$name: there are committed readings to compare ($ne in $txns transactions)");
 	is($invalid, 0, "$name: every line is one valid JSON object");
 	is($nd, $ne, "$name: as many decoded readings as committed rows");
@@ -684,6 +691,7 @@ sub compare
 	is($group_bad, 0, "$name: one commit LSN per transaction");
 	is($order_bad, 0, "$name: commit LSNs strictly increase from transaction to transaction");
 	is($member_bad, 0, "$name: every line has the documented members in order");
+	is($seq_bad, 0, "$name: seq numbers each transaction's readings from 0");
 	is($origin_bad, 0, "$name: origin as expected");
 	if ($check_commit)
 	{
@@ -692,11 +700,12 @@ sub compare
 	}
 	my $check = $check_commit ? 'OR lsn_bad OR time_bad' : '';
 	if ($set_diff || $row_bad || $group_bad || $order_bad || $member_bad || $origin_bad || $invalid
+		|| $seq_bad
 		|| ($check_commit && ($lsn_bad || $time_bad)))
 	{
 		diag "first differences of $name:\n" . $node->safe_psql('postgres', qq{$cte
 			SELECT * FROM q
-			WHERE row_bad OR group_bad OR order_bad OR members_bad OR origin_bad $check
+			WHERE row_bad OR group_bad OR order_bad OR members_bad OR origin_bad OR seq_bad $check
 			   OR (valid IS NOT TRUE AND line <> '<missing>')
 			ORDER BY n LIMIT 8});
 	}
@@ -923,6 +932,36 @@ is(($json =~ tr/\n//) + 1, ($lines_f =~ tr/\n//), 'JSON mode: one line per commi
 ok($json . "\n" eq $lines_f,
 	'JSON mode: the same lines as edgestate-decode prints for the binary stream, byte for byte');
 
+# The JSON mode writes a transaction's lines as one message, split past
+# 1 MiB like binary frames. A session stopping at the large transaction's
+# commit record has written its messages but the last; the next session
+# resends the whole transaction. A consumer that drops lines whose (lsn, seq)
+# it already has, as docs/changelog-format.md says, ends up with every
+# committed reading exactly once.
+{
+	my $big_commit = $node->safe_psql('postgres', qq{
+		SELECT c.start_lsn FROM commits c JOIN exp e ON c.xid = e.txid::xid
+		WHERE e.tag = $big_tag LIMIT 1});
+	my ($ok1, $err1) = recvlogical('sxj', $big_commit, "$tmp/xj1.jsonl", 'format=json');
+	my ($ok2, $err2) = recvlogical('sxj', $end_b, "$tmp/xj2.jsonl", 'format=json');
+	ok($ok1 && $ok2, 'JSON mode: two sessions, the first stopping at the large transaction\'s commit record')
+	  or diag "$err1\n$err2";
+	my ($s1, $s2) = (slurp_file("$tmp/xj1.jsonl"), slurp_file("$tmp/xj2.jsonl"));
+	my $big = $big_commit;
+	my $big_total = grep { /^\{"lsn":"\Q$big\E"/ } split /\n/, $lines_f;
+	my $big_first = grep { /^\{"lsn":"\Q$big\E"/ } split /\n/, $s1;
+	cmp_ok($big_first, '>', 0, 'JSON mode: the first session delivered part of the large transaction');
+	cmp_ok($big_first, '<', $big_total, '... and not all of it');
+	my (%seen, @kept);
+	for my $line (split /(?<=\n)/, $s1 . $s2)
+	{
+		my ($lsn, $seq) = $line =~ /^\{"lsn":"([^"]+)","seq":(\d+)/;
+		push @kept, $line unless $seen{"$lsn $seq"}++;
+	}
+	ok(join('', @kept) eq $lines_f,
+		'JSON mode: dropping repeated (lsn, seq) pairs gives every committed reading exactly once');
+}
+
 # ---------------------------------------------------------------------------
 mark('options');
 # 4. Options, on a slot created for phase 4: readings applied under a
@@ -976,13 +1015,14 @@ load_peek('only_t', 'so', 'format', 'json', 'tables', 'public.t', 'origin', 'loc
 compare("tables 'public.t' with origin 'local'", 'only_t', "tag IN ($l1, $l2) AND tbl = 'public.t'");
 load_peek('nots', 'so', 'format', 'json', 'tables', 'public.t', 'include-timestamps', 'false');
 compare("include-timestamps 'false'", 'nots', "tag IN ($l1, $r1, $l2) AND tbl = 'public.t'",
-	%origin, members => 'lsn,origin,table,key,value,ts,region,device,skew_ms',
+	%origin, members => 'lsn,seq,origin,table,key,value,ts,region,device,skew_ms',
 	check_commit => 0);
 
 # Every sensorstate table by default, never the heap table.
 is($node->safe_psql('postgres', q{
-	SELECT string_agg(DISTINCT data::json->>'table', ',')
-	FROM pg_logical_slot_peek_changes('so', NULL, NULL, 'format', 'json')}),
+	SELECT string_agg(DISTINCT line::json->>'table', ',')
+	FROM pg_logical_slot_peek_changes('so', NULL, NULL, 'format', 'json'),
+	     regexp_split_to_table(data, E'\\n') line}),
 	"public.Mixed,public.$long,public.t,public.t2",
 	'by default the change-log has every sensorstate table and nothing else');
 # The filter takes a table by the name the change-log gives it.

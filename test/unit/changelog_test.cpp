@@ -1106,7 +1106,8 @@ RC_GTEST_PROP(ChangelogDecode, GarbageNeverCrashes, (const std::vector<uint8_t> 
     const Bytes frame = wrap(payload);
     const DecodeResult r = decode_stream(&dec, frame.data(), frame.size());
     for (const ChangelogFrame &f : r.frames) {
-      for (const ChangelogReading &reading : f.readings) (void)changelog_reading_json(f, reading);
+      for (const ChangelogReading &reading : f.readings)
+        (void)changelog_reading_json(f, reading, 0);
     }
   }
 }
@@ -1148,8 +1149,8 @@ RC_GTEST_PROP(ChangelogDecode, MutatedPayloadsFailCleanlyOrDecode, ()) {
 TEST(ChangelogJson, KnownReadings) {
   ChangelogFrame frame{false, 0x16B3748, kCommitUs, 0, {}};
   ChangelogReading r{"public.readings", Key("k1"), 21.5, hlc_make(kMs, 5), "eu-west", "gw-7", 50};
-  EXPECT_EQ(changelog_reading_json(frame, r),
-            R"({"lsn":"0/16B3748","commit_time":"2026-11-26T06:20:40.123456Z","origin":0,)"
+  EXPECT_EQ(changelog_reading_json(frame, r, 0),
+            R"({"lsn":"0/16B3748","seq":0,"commit_time":"2026-11-26T06:20:40.123456Z","origin":0,)"
             R"("table":"public.readings","key":"k1","value":21.5,)"
             R"("ts":"2026-11-26 06:20:40.123+00#5","region":"eu-west","device":"gw-7",)"
             R"("skew_ms":50})");
@@ -1161,13 +1162,14 @@ TEST(ChangelogJson, KnownReadings) {
   r.device = "";
   r.hlc = 0;
   r.skew_ms = kMaxSkewMs;
-  EXPECT_EQ(changelog_reading_json(frame, r),
-            R"({"lsn":"12345678/ABCDEF","commit_time":"1970-01-01T00:00:00.000000Z","origin":7,)"
+  EXPECT_EQ(changelog_reading_json(frame, r, 123456789),
+            R"({"lsn":"12345678/ABCDEF","seq":123456789,)"
+            R"("commit_time":"1970-01-01T00:00:00.000000Z","origin":7,)"
             R"("table":"public.readings","key":-42,"value":-0,)"
             R"("ts":"1970-01-01 00:00:00.000+00#0","region":"eu-west","device":null,)"
             R"("skew_ms":86400000})");
-  EXPECT_EQ(changelog_reading_json(frame, r, false),
-            R"({"lsn":"12345678/ABCDEF","origin":7,)"
+  EXPECT_EQ(changelog_reading_json(frame, r, 1, false),
+            R"({"lsn":"12345678/ABCDEF","seq":1,"origin":7,)"
             R"("table":"public.readings","key":-42,"value":-0,)"
             R"("ts":"1970-01-01 00:00:00.000+00#0","region":"eu-west","device":null,)"
             R"("skew_ms":86400000})");
@@ -1182,7 +1184,7 @@ TEST(ChangelogJson, ValuesAndEscapes) {
       0};
   auto value_of = [&](double v) {
     r.value = v;
-    const std::string json = changelog_reading_json(frame, r);
+    const std::string json = changelog_reading_json(frame, r, 0);
     const size_t at = json.find("\"value\":") + 8;
     return json.substr(at, json.find(",\"ts\"") - at);
   };
@@ -1193,7 +1195,7 @@ TEST(ChangelogJson, ValuesAndEscapes) {
   EXPECT_EQ(value_of(std::numeric_limits<double>::quiet_NaN()), "\"NaN\"");
   EXPECT_EQ(value_of(std::numeric_limits<double>::infinity()), "\"Infinity\"");
   EXPECT_EQ(value_of(-std::numeric_limits<double>::infinity()), "\"-Infinity\"");
-  const std::string json = changelog_reading_json(frame, r);
+  const std::string json = changelog_reading_json(frame, r, 0);
   EXPECT_NE(json.find(R"("commit_time":"1969-12-31T23:59:59.999999Z")"), std::string::npos);
   EXPECT_NE(json.find("\"key\":\"a\\\"b\\\\c\\u000a\\u0001\\u001f\x7f\xc3\xa9\xe2\x82\xac"
                       "\xf0\x9f\x98\x80\""),
@@ -1201,7 +1203,7 @@ TEST(ChangelogJson, ValuesAndEscapes) {
       << json;
   // Bytes that are not UTF-8 become U+FFFD so that the line stays JSON.
   r.key = std::string("\xff\xc3(\xed\xa0\x80\xe2\x82");
-  const std::string bad = changelog_reading_json(frame, r);
+  const std::string bad = changelog_reading_json(frame, r, 0);
   EXPECT_NE(bad.find(R"("key":"\ufffd\ufffd(\ufffd\ufffd\ufffd\ufffd\ufffd")"), std::string::npos)
       << bad;
 }
