@@ -880,14 +880,24 @@ compare('session B', 'B', "tag > $last_tag_a AND tag <= $last_tag_b");
 # consumer doing what docs/changelog-format.md says (group consecutive frames
 # by commit LSN; deduplicate on the commit LSN when exactly-once matters) must
 # still end up with every committed reading exactly once.
+# Streams $slot in two sessions, the first stopping at the large
+# transaction's commit record, into $file1 and $file2; returns that commit LSN.
+sub two_sessions_across_large_transaction
 {
+	my ($name, $slot, $format, $file1, $file2) = @_;
 	my $big_commit = $node->safe_psql('postgres', qq{
 		SELECT c.start_lsn FROM commits c JOIN exp e ON c.xid = e.txid::xid
 		WHERE e.tag = $big_tag LIMIT 1});
-	my ($ok1, $err1) = recvlogical('sx', $big_commit, "$tmp/x1.bin", 'format=binary');
-	my ($ok2, $err2) = recvlogical('sx', $end_b, "$tmp/x2.bin", 'format=binary');
-	ok($ok1 && $ok2, 'two sessions, the first stopping at the large transaction\'s commit record')
+	my ($ok1, $err1) = recvlogical($slot, $big_commit, $file1, "format=$format");
+	my ($ok2, $err2) = recvlogical($slot, $end_b, $file2, "format=$format");
+	ok($ok1 && $ok2, "${name}two sessions, the first stopping at the large transaction's commit record")
 	  or diag "$err1\n$err2";
+	return $big_commit;
+}
+
+{
+	my $big_commit = two_sessions_across_large_transaction('', 'sx', 'binary', "$tmp/x1.bin",
+		"$tmp/x2.bin");
 	my ($x1) = walk_frames(read_bytes("$tmp/x1.bin"));
 	my ($rc1, $out1) = decode("$tmp/x1.bin");
 	my ($rc2, $out2) = decode("$tmp/x2.bin");
@@ -939,15 +949,9 @@ ok($json . "\n" eq $lines_f,
 # it already has, as docs/changelog-format.md says, ends up with every
 # committed reading exactly once.
 {
-	my $big_commit = $node->safe_psql('postgres', qq{
-		SELECT c.start_lsn FROM commits c JOIN exp e ON c.xid = e.txid::xid
-		WHERE e.tag = $big_tag LIMIT 1});
-	my ($ok1, $err1) = recvlogical('sxj', $big_commit, "$tmp/xj1.jsonl", 'format=json');
-	my ($ok2, $err2) = recvlogical('sxj', $end_b, "$tmp/xj2.jsonl", 'format=json');
-	ok($ok1 && $ok2, 'JSON mode: two sessions, the first stopping at the large transaction\'s commit record')
-	  or diag "$err1\n$err2";
+	my $big = two_sessions_across_large_transaction('JSON mode: ', 'sxj', 'json',
+		"$tmp/xj1.jsonl", "$tmp/xj2.jsonl");
 	my ($s1, $s2) = (slurp_file("$tmp/xj1.jsonl"), slurp_file("$tmp/xj2.jsonl"));
-	my $big = $big_commit;
 	my $big_total = grep { /^\{"lsn":"\Q$big\E"/ } split /\n/, $lines_f;
 	my $big_first = grep { /^\{"lsn":"\Q$big\E"/ } split /\n/, $s1;
 	cmp_ok($big_first, '>', 0, 'JSON mode: the first session delivered part of the large transaction');
