@@ -10,6 +10,7 @@ use POSIX qw(strftime);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SensorstateOracle;
 
 my $seed = $ENV{EDGESTATE_SEED} // 20260301;
 note "random seed $seed (set EDGESTATE_SEED to replay another)";
@@ -31,26 +32,6 @@ $node->safe_psql('postgres', q{
 });
 
 my $snapshot = $node->data_dir . '/edgestate_latest.snapshot';
-
-# The oracle: number of keys whose latest state differs from merge_agg over
-# the rows (0 when the index is right).
-sub oracle_mismatches {
-	my ($table) = @_;
-	$table //= 't';
-	return $node->safe_psql('postgres', qq{
-		SELECT count(*) FROM (SELECT key, state FROM edgestate.latest('$table')) l
-		FULL JOIN (SELECT key, edgestate.merge_agg(edgestate.state_of(value, ts, region, device)) s
-		           FROM $table GROUP BY key) o USING (key)
-		WHERE l.state IS DISTINCT FROM o.s});
-}
-
-sub stats {
-	my $row = $node->safe_psql('postgres',
-		'SELECT hits, misses, reloads, keys FROM edgestate.latest_index_stats()');
-	my %s;
-	@s{qw(hits misses reloads keys)} = split /\|/, $row;
-	return \%s;
-}
 
 sub distinct_keys {
 	return $node->safe_psql('postgres', 'SELECT count(DISTINCT key) FROM t');
@@ -165,12 +146,12 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM t WHERE key LIKE 'ghost%'
 cmp_ok($node->safe_psql('postgres',
 	'SELECT count(*) FROM edgestate.latest(\'t\') WHERE conflicted'), '>', 0,
 	'the workload produced conflicted keys');
-is(oracle_mismatches(), '0', 'after the workload latest() equals the oracle');
+is(oracle_mismatches($node, 't'), '0', 'after the workload latest() equals the oracle');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM edgestate.latest('t')}), distinct_keys(),
 	'latest() returns one row per key');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM edgestate.latest('t') WHERE key LIKE 'ghost%'}),
 	'0', 'no key of aborted work in latest()');
-my $s = stats();
+my $s = latest_index_stats($node);
 is($s->{reloads}, '0', 'the index was built by the inserts, never reloaded');
 cmp_ok($s->{misses}, '==', 0, 'and every read was a hit');
 
@@ -184,20 +165,20 @@ ok(-f $snapshot, 'a clean shutdown saves the latest-index snapshot');
 $node->start;
 ok(!-e $snapshot, 'startup consumes the snapshot file');
 
-$s = stats();
+$s = latest_index_stats($node);
 is($s->{reloads}, '0', 'after a clean restart nothing has been reloaded');
 cmp_ok($s->{keys}, '>=', distinct_keys(), "the index holds the restored keys ($s->{keys})");
 is($node->safe_psql('postgres', q{SELECT key, state FROM edgestate.latest('t') ORDER BY key}),
 	$latest_before, 'latest() after the clean restart equals latest() before it');
-my $s2 = stats();
+my $s2 = latest_index_stats($node);
 is($s2->{hits} - $s->{hits}, 1, 'the read after the restart was a hit');
 is($s2->{misses}, $s->{misses}, 'not a miss');
 is($s2->{reloads}, '0', 'and did not reload the table');
-is(oracle_mismatches(), '0', 'after the clean restart latest() equals the oracle');
+is(oracle_mismatches($node, 't'), '0', 'after the clean restart latest() equals the oracle');
 
 $node->safe_psql('postgres', workload(10));
-is(oracle_mismatches(), '0', 'inserts after the restart merge into the restored index');
-is(stats()->{reloads}, '0', 'still without a reload');
+is(oracle_mismatches($node, 't'), '0', 'inserts after the restart merge into the restored index');
+is(latest_index_stats($node)->{reloads}, '0', 'still without a reload');
 
 # ---------------------------------------------------------------------------
 # Crash (immediate stop): no snapshot; the index reloads from the table.
@@ -210,20 +191,20 @@ $node->stop('immediate');
 ok(!-e $snapshot, 'an immediate stop (crash) leaves no snapshot');
 $node->start;
 
-$s = stats();
+$s = latest_index_stats($node);
 is($s->{reloads}, '0', 'after the crash nothing is loaded yet');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM edgestate.latest('t', 'async-key')}),
 	$node->safe_psql('postgres', q{SELECT count(DISTINCT key) FROM t WHERE key = 'async-key'}),
 	'the asynchronously committed key is in latest() exactly when it survived in the table');
-$s = stats();
-is(oracle_mismatches(), '0', 'after the crash latest() equals the oracle');
-$s2 = stats();
+$s = latest_index_stats($node);
+is(oracle_mismatches($node, 't'), '0', 'after the crash latest() equals the oracle');
+$s2 = latest_index_stats($node);
 cmp_ok($s2->{misses}, '>', $s->{misses}, 'the first read after the crash was a miss');
 cmp_ok($s2->{reloads}, '>', $s->{reloads}, 'and reloaded the table');
 
 $node->safe_psql('postgres', workload(10));
-is(oracle_mismatches(), '0', 'inserts after the crash: latest() equals the oracle');
-my $s3 = stats();
+is(oracle_mismatches($node, 't'), '0', 'inserts after the crash: latest() equals the oracle');
+my $s3 = latest_index_stats($node);
 is($s3->{reloads}, $s2->{reloads}, 'the reloaded index is maintained by inserts (no new reload)');
 is($s3->{misses}, $s2->{misses}, 'reads after the reload are hits');
 
@@ -249,12 +230,12 @@ eval { $victim->{run}->kill_kill };
 
 is($node->safe_psql('postgres', q{SELECT count(*) FROM t WHERE key = 'ghost-killed'}), '0',
 	'the killed transaction left no row');
-is(oracle_mismatches(), '0', 'after the crash-restart latest() equals the oracle');
+is(oracle_mismatches($node, 't'), '0', 'after the crash-restart latest() equals the oracle');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM edgestate.latest('t', 'ghost-killed')}), '0',
 	'the killed transaction left no key');
-cmp_ok(stats()->{reloads}, '>=', 1, 'the index was reloaded after the crash-restart');
+cmp_ok(latest_index_stats($node)->{reloads}, '>=', 1, 'the index was reloaded after the crash-restart');
 $node->safe_psql('postgres', workload(5));
-is(oracle_mismatches(), '0', 'inserts after the crash-restart: latest() equals the oracle');
+is(oracle_mismatches($node, 't'), '0', 'inserts after the crash-restart: latest() equals the oracle');
 
 # Per-key reads agree with the oracle too, for a sample of keys.
 is($node->safe_psql('postgres', q{

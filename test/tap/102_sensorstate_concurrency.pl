@@ -9,6 +9,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SensorstateOracle;
 
 my $node = PostgreSQL::Test::Cluster->new('sensorstate_concurrency');
 $node->init;
@@ -25,18 +26,6 @@ $node->safe_psql('postgres', q{
 	CREATE INDEX ON t (key, ts);
 });
 
-# The oracle: number of keys whose latest state differs from merge_agg over
-# the rows (0 when the index is right).
-sub oracle_mismatches {
-	my ($table) = @_;
-	return $node->safe_psql('postgres', qq{
-		SELECT count(*) FROM (SELECT key, state FROM edgestate.latest('$table')) l
-		FULL JOIN (SELECT key::text AS key,
-		                  edgestate.merge_agg(edgestate.state_of(value, ts, region, device)) s
-		           FROM $table GROUP BY key) o USING (key)
-		WHERE l.state IS DISTINCT FROM o.s});
-}
-
 # The same, key by key through latest(t, key), for every key of the oracle
 # plus a few keys without readings.
 sub per_key_mismatches {
@@ -49,14 +38,6 @@ sub per_key_mismatches {
 		  UNION ALL SELECT k, NULL FROM unnest(ARRAY[$absent]) k) o
 		LEFT JOIN LATERAL edgestate.latest('$table', o.key) l ON true
 		WHERE l.state IS DISTINCT FROM o.s});
-}
-
-sub stats {
-	my $row = $node->safe_psql('postgres',
-		'SELECT hits, misses, reloads, keys FROM edgestate.latest_index_stats()');
-	my %s;
-	@s{qw(hits misses reloads keys)} = split /\|/, $row;
-	return \%s;
 }
 
 # pgbench scripts; the number after @ is the weight.
@@ -134,15 +115,15 @@ cmp_ok($node->safe_psql('postgres', q{SELECT count(DISTINCT key) FROM t}), '>=',
 	'most of the 500 keys were written');
 cmp_ok($node->safe_psql('postgres', q{SELECT count(*) FROM edgestate.latest('t') WHERE conflicted}),
 	'>', 0, 'some keys are conflicted');
-is(oracle_mismatches('t'), '0', 'latest(t) equals the oracle');
-is(oracle_mismatches('ti'), '0', 'latest(ti) (bigint keys) equals the oracle');
+is(oracle_mismatches($node, 't'), '0', 'latest(t) equals the oracle');
+is(oracle_mismatches($node, 'ti'), '0', 'latest(ti) (bigint keys) equals the oracle');
 is(per_key_mismatches('t'), '0', 'latest(t, key) equals the oracle for every key');
 is(per_key_mismatches('ti'), '0', 'latest(ti, key) equals the oracle for every key');
 is($node->safe_psql('postgres', q{
 	SELECT count(*) FROM edgestate.latest('t')
 	WHERE key LIKE 'ghost%' OR value = 1e9 OR device = 'ghost'}), '0',
 	'latest() shows nothing of rolled-back work');
-is(stats()->{reloads}, '0', 'phase 1 was served by the index without reloading');
+is(latest_index_stats($node)->{reloads}, '0', 'phase 1 was served by the index without reloading');
 
 # ---------------------------------------------------------------------------
 # Phase 2: a purge resets the table's index, then writers race readers: the
@@ -155,7 +136,7 @@ $node->safe_psql('postgres', q{
 });
 is($node->safe_psql('postgres', q{SELECT edgestate.purge('t', '20 years')}), '21',
 	'purge deletes the 21 ancient readings');
-my $before = stats();
+my $before = latest_index_stats($node);
 
 my %mixed = (
 	%writers,
@@ -175,10 +156,10 @@ $node->pgbench(
 	'8 clients x 300 transactions of writes and reads after a reset',
 	phase_scripts(2, \%mixed));
 
-cmp_ok(stats()->{reloads}, '>', $before->{reloads}, 'readers reloaded the reset table');
-is(oracle_mismatches('t'), '0', 'after racing reloads latest(t) equals the oracle');
+cmp_ok(latest_index_stats($node)->{reloads}, '>', $before->{reloads}, 'readers reloaded the reset table');
+is(oracle_mismatches($node, 't'), '0', 'after racing reloads latest(t) equals the oracle');
 is(per_key_mismatches('t'), '0', 'and latest(t, key) equals it for every key');
-is(oracle_mismatches('ti'), '0', 'latest(ti) equals the oracle');
+is(oracle_mismatches($node, 'ti'), '0', 'latest(ti) equals the oracle');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM edgestate.latest('t') WHERE key LIKE 'ancient%'}),
 	'0', 'purged keys stay gone');
 
@@ -205,13 +186,13 @@ $node->pgbench(
 	'8 clients x 400 transactions of writes, reads and purges',
 	phase_scripts(3, \%with_purge));
 
-is(oracle_mismatches('t'), '0', 'after concurrent purges latest(t) equals the oracle');
+is(oracle_mismatches($node, 't'), '0', 'after concurrent purges latest(t) equals the oracle');
 is(per_key_mismatches('t'), '0', 'and latest(t, key) equals it for every key');
 $node->safe_psql('postgres', q{SELECT edgestate.purge('t', '20 years')});
 is($node->safe_psql('postgres', q{SELECT count(*) FROM edgestate.latest('t') WHERE key LIKE 'ancient%'}),
 	'0', 'a final purge leaves no ancient key in latest()');
 is(per_key_mismatches('t'), '0', 'after the final purge latest(t, key) equals the oracle');
-is(oracle_mismatches('t'), '0', 'and so does latest(t)');
+is(oracle_mismatches($node, 't'), '0', 'and so does latest(t)');
 
 # ---------------------------------------------------------------------------
 # Phase 4: interleavings that pgbench hits only by chance, made deterministic
@@ -240,7 +221,7 @@ $rr->query_safe('COMMIT');
 $rr->quit;
 is($node->safe_psql('postgres', q{SELECT string_agg(key, ',' ORDER BY key) FROM edgestate.latest('u')}),
 	'b,c', 'after a reload by an older snapshot latest(u) shows exactly the current keys');
-is(oracle_mismatches('u'), '0', 'and equals the oracle');
+is(oracle_mismatches($node, 'u'), '0', 'and equals the oracle');
 
 # A prepared transaction committed after another session has read the table.
 $node->safe_psql('postgres', q{
@@ -255,7 +236,7 @@ is($node->safe_psql('postgres', q{SELECT string_agg(key, ',' ORDER BY key) FROM 
 	'a,p', 'after COMMIT PREPARED its reading is in latest(v)');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM edgestate.latest('v', 'p')}), '1',
 	'and in latest(v, key)');
-is(oracle_mismatches('v'), '0', 'latest(v) equals the oracle');
+is(oracle_mismatches($node, 'v'), '0', 'latest(v) equals the oracle');
 
 $node->stop;
 done_testing();

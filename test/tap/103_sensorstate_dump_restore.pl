@@ -8,6 +8,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SensorstateOracle;
 
 my $node = PostgreSQL::Test::Cluster->new('sensorstate_dump');
 $node->init;
@@ -82,22 +83,6 @@ my %tables = (
 	'app.meters' => [qw(sensor_id temp at site NULL)],
 );
 
-# The oracle: number of keys whose latest state differs from merge_agg over
-# the rows (0 when the index is right).
-sub oracle_mismatches {
-	my ($db, $table) = @_;
-	my ($key, $value, $ts, $region, $device) = @{ $tables{$table} };
-	# The restored database keeps the default search_path; the oracle needs
-	# the state's = operator.
-	return $node->safe_psql($db, qq{
-		SET search_path = public, edgestate;
-		SELECT count(*) FROM (SELECT key, state FROM edgestate.latest('$table')) l
-		FULL JOIN (SELECT ${key}::text AS key,
-		                  edgestate.merge_agg(edgestate.state_of($value, $ts, $region, $device)) s
-		           FROM $table GROUP BY $key) o USING (key)
-		WHERE l.state IS DISTINCT FROM o.s});
-}
-
 sub latest_rows {
 	my ($db, $table) = @_;
 	return $node->safe_psql($db, qq{
@@ -112,7 +97,7 @@ my $config_query = q{
 
 my (%latest, %count);
 for my $t (sort keys %tables) {
-	is(oracle_mismatches('postgres', $t), '0', "original $t: latest() equals the oracle");
+	is(oracle_mismatches($node, $t, db => 'postgres', columns => $tables{$t}), '0', "original $t: latest() equals the oracle");
 	$latest{$t} = latest_rows('postgres', $t);
 	$count{$t} = $node->safe_psql('postgres', "SELECT count(*) FROM $t");
 }
@@ -147,7 +132,7 @@ is($node->safe_psql('restored', q{
 for my $t (sort keys %tables) {
 	is($node->safe_psql('restored', "SELECT count(*) FROM $t"), $count{$t},
 		"restored $t has all $count{$t} rows");
-	is(oracle_mismatches('restored', $t), '0', "restored $t: latest() equals the oracle");
+	is(oracle_mismatches($node, $t, db => 'restored', columns => $tables{$t}), '0', "restored $t: latest() equals the oracle");
 	is(latest_rows('restored', $t), $latest{$t},
 		"restored $t: latest() equals the original's latest()");
 }
@@ -162,14 +147,14 @@ $node->safe_psql('restored', q{
 });
 is($node->safe_psql('restored', q{SELECT value FROM edgestate.latest('gauges', '1')}), '99',
 	'a new reading on the restored copy is the latest');
-is(oracle_mismatches('restored', 'readings'), '0', 'restored readings after an insert: oracle holds');
+is(oracle_mismatches($node, 'readings', db => 'restored', columns => $tables{'readings'}), '0', 'restored readings after an insert: oracle holds');
 my ($ret, $out, $err) = $node->psql('restored', q{UPDATE readings SET value = 0});
 like($err, qr/cannot update rows of sensorstate table "readings"/, 'UPDATE is still refused');
 ($ret, $out, $err) = $node->psql('restored', q{
 	INSERT INTO readings SELECT key, value, ts, region, device FROM readings LIMIT 1});
 like($err, qr/duplicate key value violates unique constraint "readings_pkey"/,
 	'the primary key is enforced');
-is(oracle_mismatches('restored', 'readings'), '0', 'the failed inserts left no trace');
+is(oracle_mismatches($node, 'readings', db => 'restored', columns => $tables{'readings'}), '0', 'the failed inserts left no trace');
 
 # Retention configured before the dump works on the restored copy. The
 # restored database has the default search_path (pg_restore does not carry
@@ -186,7 +171,7 @@ is($err, '', 'purge_expired() runs in the restored database');
 is(join("\n", sort split /\n/, $out), "app.meters|$old{'app.meters'}\ngauges|$old{gauges}",
 	'and purges the readings older than each table\'s ttl');
 for my $t ('gauges', 'app.meters') {
-	is(oracle_mismatches('restored', $t), '0', "restored $t after purge_expired(): oracle holds");
+	is(oracle_mismatches($node, $t, db => 'restored', columns => $tables{$t}), '0', "restored $t after purge_expired(): oracle holds");
 }
 is($node->safe_psql('restored', q{SELECT count(*) FROM edgestate.latest('gauges') WHERE key::int >= 1000}),
 	'0', 'keys whose readings all expired are gone from latest()');

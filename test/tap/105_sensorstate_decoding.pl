@@ -7,6 +7,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use SensorstateOracle;
 
 my $node = PostgreSQL::Test::Cluster->new('sensorstate_decoding');
 $node->init(allows_streaming => 'logical');
@@ -18,16 +19,6 @@ $node->safe_psql('postgres', q{
 	  USING sensorstate;
 	CREATE TABLE plain (id int, note text);
 });
-
-# The oracle: number of keys whose latest state differs from merge_agg over
-# the rows (0 when the index is right).
-sub oracle_mismatches {
-	return $node->safe_psql('postgres', q{
-		SELECT count(*) FROM (SELECT key, state FROM edgestate.latest('t')) l
-		FULL JOIN (SELECT key, edgestate.merge_agg(edgestate.state_of(value, ts, region, device)) s
-		           FROM t GROUP BY key) o USING (key)
-		WHERE l.state IS DISTINCT FROM o.s});
-}
 
 $node->safe_psql('postgres',
 	q{SELECT 'init' FROM pg_create_logical_replication_slot('s', 'test_decoding')});
@@ -116,7 +107,7 @@ $changes = $node->safe_psql('postgres', q{
 like($changes, qr/^BEGIN\ntable public\.t: INSERT: key\[text\]:'d' value\[double precision\]:4 ts\[(edgestate\.)?hlc\]:'2026-03-01 00:00:02(\.000)?\+00(#0)?' region\[text\]:'eu-west' device\[text\]:null\nCOMMIT$/,
 	'a later insert decodes alone');
 
-is(oracle_mismatches(), '0', 'latest() equals the oracle');
+is(oracle_mismatches($node, 't'), '0', 'latest() equals the oracle');
 is($node->safe_psql('postgres', q{SELECT string_agg(key || '=' || value, ',' ORDER BY key) FROM edgestate.latest('t')}),
 	'a=1.75,b=-2,c=3,d=4,it\'s=3.25', 'latest() shows exactly the committed winners');
 
