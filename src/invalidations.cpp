@@ -300,19 +300,37 @@ struct Group {
   std::set<std::string> seen;
 };
 
+// What each payload's prev_seq is made of (docs/invalidations.md): per
+// channel, the last_seq of the last payload this worker sent on it; and a
+// floor below which every invalidation of every channel was either sent before
+// or is lost, so that a client that has not handled a channel up to the floor
+// catches up. The floor starts just below where this worker starts (an
+// earlier worker's payloads are unknown to it) and rises past whatever this
+// worker loses.
+std::map<std::string, uint64> last_sent_on_channel;
+uint64 prev_seq_floor = 0;
+
+void raise_prev_seq_floor(uint64 seq) { prev_seq_floor = std::max(prev_seq_floor, seq); }
+
 // Sends one group as payloads that fit NOTIFY (docs/invalidations.md). Runs
 // inside a transaction; NOTIFY's own errors arrive as PgError.
 void notify_group(const std::string &channel, const std::string &table, const Group &group) {
+  uint64 &last_sent = last_sent_on_channel[channel];
+  const uint64 prev_seq = std::max(last_sent, prev_seq_floor);
+  // Counted as sent before NOTIFY runs: if the batch fails, the next payload
+  // on this channel names its range as prev_seq, and clients catch up.
+  last_sent = std::max(last_sent, group.last_seq);
   std::vector<std::string> too_long;
   for (const std::string &payload :
-       core::format_invalidation_payloads(group.first_seq, group.last_seq, table, group.keys,
-                                          core::kMaxNotifyPayload, &too_long)) {
+       core::format_invalidation_payloads(prev_seq, group.first_seq, group.last_seq, table,
+                                          group.keys, core::kMaxNotifyPayload, &too_long)) {
     pg_call([&] { Async_Notify(channel.c_str(), payload.c_str()); });
     pg_atomic_fetch_add_u64(&shared->sent_messages, 1);
     pg_atomic_fetch_add_u64(&shared->sent_bytes, payload.size());
   }
   pg_atomic_fetch_add_u64(&shared->sent_keys, group.keys.size() - too_long.size());
   // A key too long for any payload reaches clients through invalidations_since().
+  if (!too_long.empty()) raise_prev_seq_floor(group.last_seq);
   pg_atomic_fetch_add_u64(&shared->lost, too_long.size());
 }
 
@@ -356,7 +374,10 @@ bool drain(uint64 *position) {
   uint64 newest = head();
   if (*position > newest) return false;
   uint64 from = std::max(*position, oldest());
-  if (from > *position) pg_atomic_fetch_add_u64(&shared->lost, from - *position);
+  if (from > *position) {
+    pg_atomic_fetch_add_u64(&shared->lost, from - *position);
+    raise_prev_seq_floor(from - 1);
+  }
   uint64 until = std::min(newest, from + static_cast<uint64>(guc_invalidation_max_batch) - 1);
   std::map<std::pair<std::string, Oid>, Group> groups;
   uint64 seq = from;
@@ -368,6 +389,7 @@ bool drain(uint64 *position) {
         // published while we read it: taken now
       } else if (now_there > seq) {
         pg_atomic_fetch_add_u64(&shared->lost, 1);  // overwritten while we were behind
+        raise_prev_seq_floor(seq);
         continue;
       } else if (stalled_for(seq) < kStalledSlotMs) {
         break;  // not published yet (or being written): the rest next time
@@ -375,6 +397,7 @@ bool drain(uint64 *position) {
         // Reserved by a writer that never published it (it died in between):
         // give up on it rather than block every later invalidation.
         pg_atomic_fetch_add_u64(&shared->lost, 1);
+        raise_prev_seq_floor(seq);
         continue;
       }
     }
@@ -458,6 +481,7 @@ void edgestate_invalidation_worker_main(Datum arg) {
   // Continue where this database's previous worker stopped (or, the first
   // time, from the oldest entry the ring holds).
   uint64 position = load_position();
+  if (position > 0) raise_prev_seq_floor(position - 1);
   int backoff_ms = 0;
   TimestampTz last_active = GetCurrentTimestamp();
   for (;;) {
@@ -481,6 +505,8 @@ void edgestate_invalidation_worker_main(Datum arg) {
     });
     if (failed) {
       AbortCurrentTransaction();
+      // The batch is skipped; position is past it.
+      if (position > 0) raise_prev_seq_floor(position - 1);
       pg_atomic_fetch_add_u64(&shared->failures, 1);
       backoff_ms = backoff_ms == 0 ? 100 : std::min(backoff_ms * 2, 5000);
       (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, backoff_ms,

@@ -5,11 +5,12 @@
 //
 //   <seq> <region> <table> <key> <value>
 //
-// It never misses a key: a payload whose range does not follow the highest
-// sequence number seen, and every reconnection, make it ask
-// edgestate.invalidations_since() for what it may have missed; when the ring
-// has moved past that point it prints "RESYNC <seq>" and reloads every key of
-// the tables it shows.
+// It never misses a key: per channel it keeps the sequence number up to which
+// it has handled the channel, and a payload whose prev_seq lies beyond that
+// (something on the channel did not arrive), a malformed payload and every
+// reconnection make it ask edgestate.invalidations_since() for what it may
+// have missed; when the ring has moved past that point it prints
+// "RESYNC <seq>" and reloads every key of the tables it shows.
 #include <poll.h>
 #include <unistd.h>
 
@@ -277,7 +278,7 @@ class Listener {
       }
       // After LISTEN: everything up to the head is either already shown by the
       // dashboard's initial load or will be notified to us.
-      last_seq_ = invalidation_head();
+      mark_all_handled(invalidation_head());
     } catch (const std::runtime_error &e) {
       fatal(e.what());
     }
@@ -356,7 +357,7 @@ class Listener {
   }
 
   // Reconnects with backoff until it succeeds (or --timeout passes), then
-  // LISTENs again and catches up from last_seq_.
+  // LISTENs again and catches up on every channel.
   void reconnect() {
     auto delay = kMinBackoff;
     for (;;) {
@@ -371,15 +372,15 @@ class Listener {
       try {
         listen_all();
         const uint64_t head = invalidation_head();
-        if (head < last_seq_) {
+        if (head < newest_handled()) {
           // The server's sequence went backwards (a new cluster, or one whose
-          // ring did not survive a restart): nothing after last_seq_ can be
+          // ring did not survive a restart): nothing handled since can be
           // trusted.
           Batch none;
           resync(head, none);
-          last_seq_ = head;
+          for (auto &[region, handled] : handled_) handled = head;
         } else {
-          catch_up(nullptr, std::string());
+          catch_up(nullptr, std::string(), nullptr);
         }
       } catch (const ConnectionLost &e) {
         warn("connection lost again: " + std::string(e.what()));
@@ -418,7 +419,8 @@ class Listener {
         exit_if_deadline_passed();
         const auto left =
             std::chrono::duration_cast<std::chrono::milliseconds>(*deadline_ - Clock::now());
-        timeout_ms = static_cast<int>(std::clamp<int64_t>(left.count() + 1, 1, int64_t{60} * 60 * 1000));
+        timeout_ms =
+            static_cast<int>(std::clamp<int64_t>(left.count() + 1, 1, int64_t{60} * 60 * 1000));
       }
       pollfd pfd{socket, POLLIN, 0};
       const int ready = poll(&pfd, 1, timeout_ms);
@@ -455,18 +457,40 @@ class Listener {
     if (!parse_invalidation_payload(text, &payload, &error)) {
       // Whatever it named, invalidations_since() names it too.
       warn("malformed payload on channel \"" + channel + "\" (" + error + "); catching up");
-      catch_up(nullptr, std::string());
+      catch_up(nullptr, std::string(), nullptr);
       return;
     }
-    const bool gap = last_seq_ < UINT64_MAX && payload.first_seq > last_seq_ + 1;
+    uint64_t &handled = handled_[region->second];
+    // v2: everything of the channel up to prev_seq came in earlier payloads.
+    // v1 has no prev_seq: only a range that starts right after what was
+    // handled proves that nothing came between.
+    const bool gap = payload.prev_seq ? *payload.prev_seq > handled
+                                      : handled < UINT64_MAX && payload.first_seq > handled + 1;
     if (gap) {
-      catch_up(&payload, region->second);
+      catch_up(&payload, region->second, &region->second);
     } else {
       Batch batch;
       add_payload(payload, region->second, &batch);
       refresh(batch);
-      last_seq_ = std::max(last_seq_, payload.last_seq);
+      handled = std::max(handled, payload.last_seq);
     }
+  }
+
+  void mark_all_handled(uint64_t seq) {
+    for (const std::string &region : options_.regions) {
+      uint64_t &handled = handled_[region];
+      handled = std::max(handled, seq);
+    }
+  }
+  uint64_t oldest_handled() const {
+    uint64_t oldest = UINT64_MAX;
+    for (const auto &[region, handled] : handled_) oldest = std::min(oldest, handled);
+    return oldest;
+  }
+  uint64_t newest_handled() const {
+    uint64_t newest = 0;
+    for (const auto &[region, handled] : handled_) newest = std::max(newest, handled);
+    return newest;
   }
 
   void add_payload(const InvalidationPayload &payload, const std::string &region, Batch *batch) {
@@ -476,17 +500,21 @@ class Listener {
     for (const std::string &key : payload.keys) batch->add(oid, key, payload.last_seq, region);
   }
 
-  // Refreshes every key of our regions invalidated after last_seq_, plus the
-  // keys of `payload` (when given), and moves last_seq_ past all of them.
-  void catch_up(const InvalidationPayload *payload, const std::string &payload_region) {
-    const std::string after = std::to_string(last_seq_);
+  // Refreshes every key invalidated after what was handled on its channel
+  // (only on `only_region`'s channel, when given; on all of ours otherwise),
+  // plus the keys of `payload` (when given), and marks those channels handled
+  // up to the newest sequence number seen.
+  void catch_up(const InvalidationPayload *payload, const std::string &payload_region,
+                const std::string *only_region) {
+    const uint64_t from = only_region != nullptr ? handled_[*only_region] : oldest_handled();
+    const std::string after = std::to_string(from);
     Result result = exec(
         "SELECT seq, table_name, region, key, resync "
         "FROM edgestate.invalidations_since($1::bigint)",
         {after.c_str()});
     PGresult *rows = result.get();
     Batch batch;
-    uint64_t newest = last_seq_;
+    uint64_t newest = from;
     std::optional<uint64_t> resync_seq;
     for (int i = 0; i < PQntuples(rows); ++i) {
       const uint64_t seq = std::strtoull(PQgetvalue(rows, i, 0), nullptr, 10);
@@ -497,7 +525,10 @@ class Listener {
       }
       if (PQgetisnull(rows, i, 1) || PQgetisnull(rows, i, 2) || PQgetisnull(rows, i, 3)) continue;
       const std::string region = PQgetvalue(rows, i, 2);
-      if (regions_.count(region) == 0) continue;
+      if (regions_.count(region) == 0 || (only_region != nullptr && region != *only_region)) {
+        continue;
+      }
+      if (seq <= handled_[region]) continue;  // that channel has it already
       const std::string table = PQgetvalue(rows, i, 1);
       const uint32_t oid = table_oid(table);
       if (oid == 0 || (filter_oid_ != 0 && oid != filter_oid_)) continue;
@@ -505,17 +536,20 @@ class Listener {
       batch.add(oid, std::string(PQgetvalue(rows, i, 3), PQgetlength(rows, i, 3)), seq, region);
     }
     result.reset();
-    if (payload != nullptr) {
-      add_payload(*payload, payload_region, &batch);
-      newest = std::max(newest, payload->last_seq);
-    }
+    if (payload != nullptr) add_payload(*payload, payload_region, &batch);
     if (resync_seq) {
       resync(*resync_seq, batch);
-      newest = std::max(*resync_seq, payload != nullptr ? payload->last_seq : 0);
+      mark_all_handled(*resync_seq);
     } else {
       refresh(batch);
+      for (auto &[region, handled] : handled_) {
+        if (only_region == nullptr || region == *only_region) handled = std::max(handled, newest);
+      }
     }
-    last_seq_ = std::max(last_seq_, newest);
+    if (payload != nullptr) {
+      uint64_t &handled = handled_[payload_region];
+      handled = std::max(handled, payload->last_seq);
+    }
   }
 
   // Prints RESYNC and every key of the known tables that belongs to our
@@ -661,7 +695,9 @@ class Listener {
   PGconn *conn_ = nullptr;
   std::set<std::string> regions_;
   std::map<std::string, std::string> channel_region_;  // channel -> region
-  uint64_t last_seq_ = 0;
+  // Per region (one channel each): every invalidation of the channel up to
+  // this sequence number has been handled.
+  std::map<std::string, uint64_t> handled_;
   uint32_t filter_oid_ = 0;                                        // --table, 0: all tables
   std::unordered_map<std::string, uint32_t> table_oids_;           // name -> OID (0: missing)
   std::map<uint32_t, std::string> known_tables_;                   // OID -> name as printed

@@ -82,25 +82,33 @@ bool parse_invalidation_payload(std::string_view text, InvalidationPayload *out,
                                 std::string *error) {
   out->keys.clear();
   out->table.clear();
+  out->prev_seq.reset();
   const size_t header_end = text.find('\n');
   std::string_view header = text.substr(0, header_end);
-  std::string_view version, first, last;
+  constexpr const char *kExpected =
+      "malformed header: expected \"v2 <prev_seq> <first_seq> <last_seq> <table>\"";
+  std::string_view version, prev, first, last;
   if (!next_token(&header, &version)) {
-    set_error(error, "malformed header: expected \"v1 <first_seq> <last_seq> <table>\"");
+    set_error(error, kExpected);
     return false;
   }
-  if (version != "v1") {
+  if (version != "v1" && version != "v2") {
     set_error(error, "unsupported payload version \"" + std::string(version.substr(0, 16)) + "\"");
     return false;
   }
-  if (!next_token(&header, &first) || !next_token(&header, &last)) {
-    set_error(error, "malformed header: expected \"v1 <first_seq> <last_seq> <table>\"");
+  const bool has_prev = version == "v2";
+  if ((has_prev && !next_token(&header, &prev)) || !next_token(&header, &first) ||
+      !next_token(&header, &last)) {
+    set_error(error, kExpected);
     return false;
   }
-  if (!parse_seq(first, &out->first_seq) || !parse_seq(last, &out->last_seq)) {
+  uint64_t prev_seq = 0;
+  if ((has_prev && !parse_seq(prev, &prev_seq)) || !parse_seq(first, &out->first_seq) ||
+      !parse_seq(last, &out->last_seq)) {
     set_error(error, "malformed header: sequence numbers must be decimal uint64");
     return false;
   }
+  if (has_prev) out->prev_seq = prev_seq;
   if (out->first_seq > out->last_seq) {
     set_error(error, "malformed header: first_seq " + std::string(first) +
                          " is greater than last_seq " + std::string(last));
@@ -132,12 +140,13 @@ bool parse_invalidation_payload(std::string_view text, InvalidationPayload *out,
   return true;
 }
 
-std::vector<std::string> format_invalidation_payloads(uint64_t first_seq, uint64_t last_seq,
-                                                      std::string_view table,
+std::vector<std::string> format_invalidation_payloads(uint64_t prev_seq, uint64_t first_seq,
+                                                      uint64_t last_seq, std::string_view table,
                                                       const std::vector<std::string> &keys,
                                                       size_t max_bytes,
                                                       std::vector<std::string> *too_long) {
-  std::string header = "v1 " + std::to_string(first_seq) + " " + std::to_string(last_seq) + " ";
+  std::string header = "v2 " + std::to_string(prev_seq) + " " + std::to_string(first_seq) + " " +
+                       std::to_string(last_seq) + " ";
   append_escaped_invalidation_field(table, &header);
 
   std::vector<std::string> payloads;

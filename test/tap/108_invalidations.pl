@@ -6,6 +6,9 @@
 #  1. every committed change of a latest value reaches the client of its
 #     region, with the final value; an older reading that changes nothing,
 #     and other regions' keys, do not; NOTIFY payloads carry keys, not values
+#  1b. two regions written alternately: on each channel the sequence numbers
+#     jump over the other region's, and prev_seq tells those jumps from lost
+#     payloads, so the clients never catch up
 #  2. aborted transactions, failed ones and rolled-back savepoints add nothing
 #  3. a client whose connection is killed reconnects and catches up
 #  4. a ring overrun is a resync (invalidations_since() and the client)
@@ -84,7 +87,9 @@ sub start_client
 		regions => [@regions] };
 	my @cmd = (
 		$listen_bin, (map { ('--region', $_) } @regions),
-		'--timeout', '180', $node->connstr('postgres') . " application_name=$name");
+		'--timeout', '180',
+		# Its statements go to the server log, where part 1b counts its catch-ups.
+		$node->connstr('postgres') . " application_name=$name options=-clog_statement=all");
 	$c->{h} = IPC::Run::start(\@cmd, '<', \undef, '>', $c->{out}, '2>', $c->{err});
 	push @clients, $c;
 	my $ok = wait_until(
@@ -346,7 +351,7 @@ for my $n (@notes)
 	my @lines = split /\n/, $payload, -1;
 	my $header = shift @lines;
 	if (!defined $written{$chan}
-		|| $header !~ /^v1 (\d+) (\d+) public\.t$/
+		|| $header !~ /^v2 \d+ (\d+) (\d+) public\.t$/
 		|| $1 > $2
 		|| !@lines
 		|| grep { !$written{$chan}{$_} } @lines)
@@ -357,13 +362,67 @@ for my $n (@notes)
 	$payload_keys{$chan}{$_} = 1 for @lines;
 }
 is(join("\n", @bad_payloads), '',
-	'every payload is "v1 first last public.t" and then keys of its channel\'s region only');
+	'every payload is "v2 prev first last public.t" and then keys of its channel\'s region only');
 is(join(',', sort keys %{ $payload_keys{ $channel{eu} } }), join(',', sort @eu_keys),
 	'the eu channel named every changed eu key');
 is(join(',', sort keys %{ $payload_keys{ $channel{us} } }), 'u1,u2',
 	'the us channel named exactly the us keys');
 is(scalar(grep { $_->[1] =~ /\b(?:11\.5|111\.5|22\.5|7\.25|1001\.5|999\.25)\b/ } @notes), 0,
 	'no payload carries a value');
+
+# ---------------------------------------------------------------------------
+# 1b. Two regions written alternately, one transaction (and one batch) at a
+# time.
+mark('1b: alternating regions');
+
+# invalidations_since() calls by a client after a log position.
+sub catch_ups
+{
+	my ($c, $from) = @_;
+	my $log = slurp_file($node->logfile, $from);
+	return scalar(() = $log =~ /\] \Q$c->{name}\E [^\n]*invalidations_since/g);
+}
+
+$spy->query_safe('SELECT 1');    # what was heard so far is not part of this
+my $log_at = -s $node->logfile;
+my (@z_keys, @y_keys);
+for my $i (1 .. 10)
+{
+	for my $r ([ "z$i", 'eu', \@z_keys ], [ "y$i", 'us', \@y_keys ])
+	{
+		my $sent_before = $node->safe_psql('postgres',
+			'SELECT sent_messages FROM edgestate.invalidation_stats()');
+		$node->safe_psql('postgres', 'INSERT INTO t VALUES ' . rows([ $r->[0], $i, $r->[1] ]));
+		push @{ $r->[2] }, $r->[0];
+		wait_until("the payload of $r->[0]", sub {
+			$node->safe_psql('postgres', 'SELECT sent_messages FROM edgestate.invalidation_stats()')
+			  > $sent_before });
+	}
+}
+push @eu_keys, @z_keys;
+push @us_keys, @y_keys;
+wait_caught_up($eu, $node, 'alternating regions', @z_keys);
+wait_caught_up($us, $node, 'alternating regions (us)', @y_keys);
+my @alternating = notifications($spy->query_safe('SELECT 1'));
+my (%newest_last, $jumps, $uncovered, $chained);
+for my $n (@alternating)
+{
+	my ($chan, $payload) = @$n;
+	my ($prev, $first, $last) = $payload =~ /^v2 (\d+) (\d+) (\d+) /;
+	next unless defined $prev;
+	if (defined $newest_last{$chan})
+	{
+		$chained++;
+		$jumps++ if $first > $newest_last{$chan} + 1;
+		$uncovered++ if $prev > $newest_last{$chan};
+	}
+	$newest_last{$chan} = $last if !defined $newest_last{$chan} || $last > $newest_last{$chan};
+}
+cmp_ok($chained // 0, '>=', 18, 'one payload per transaction on each channel');
+cmp_ok($jumps // 0, '>', 0, 'the ranges on a channel jump over the other region\'s numbers');
+is($uncovered // 0, 0, 'every prev_seq is covered by the earlier payloads of its channel');
+is(catch_ups($eu, $log_at) + catch_ups($us, $log_at), 0,
+	'so neither client called invalidations_since()');
 
 # ---------------------------------------------------------------------------
 # 2. Aborted work adds nothing.

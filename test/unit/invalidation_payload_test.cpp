@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,15 +72,37 @@ TEST(InvalidationPayload, LargestSequenceNumbers) {
   EXPECT_EQ(parse_ok("v1 007 0010 t").first_seq, 7u);
 }
 
+TEST(InvalidationPayload, VersionTwoCarriesTheChannelsPreviousSeq) {
+  const auto p = parse_ok("v2 16 17 42 public.readings\nsensor-1");
+  ASSERT_TRUE(p.prev_seq.has_value());
+  EXPECT_EQ(*p.prev_seq, 16u);
+  EXPECT_EQ(p.first_seq, 17u);
+  EXPECT_EQ(p.last_seq, 42u);
+  EXPECT_EQ(p.table, "public.readings");
+  EXPECT_EQ(p.keys, (Keys{"sensor-1"}));
+  // prev_seq may lie past first_seq (another table's payload on the channel
+  // covered a later range of the same batch).
+  EXPECT_EQ(*parse_ok("v2 50 17 42 t").prev_seq, 50u);
+  EXPECT_FALSE(parse_ok("v1 17 42 t").prev_seq.has_value());
+}
+
 TEST(InvalidationPayload, Errors) {
-  EXPECT_EQ(parse_error(""), "malformed header: expected \"v1 <first_seq> <last_seq> <table>\"");
-  EXPECT_EQ(parse_error("v1"), "malformed header: expected \"v1 <first_seq> <last_seq> <table>\"");
+  EXPECT_EQ(parse_error(""),
+            "malformed header: expected \"v2 <prev_seq> <first_seq> <last_seq> <table>\"");
+  EXPECT_EQ(parse_error("v1"),
+            "malformed header: expected \"v2 <prev_seq> <first_seq> <last_seq> <table>\"");
   EXPECT_EQ(parse_error("v1 1 2"),
-            "malformed header: expected \"v1 <first_seq> <last_seq> <table>\"");
+            "malformed header: expected \"v2 <prev_seq> <first_seq> <last_seq> <table>\"");
   EXPECT_EQ(parse_error("v1 1 2\nk"),
-            "malformed header: expected \"v1 <first_seq> <last_seq> <table>\"");
+            "malformed header: expected \"v2 <prev_seq> <first_seq> <last_seq> <table>\"");
   EXPECT_EQ(parse_error("v1 1 2 "), "malformed header: empty table name");
-  EXPECT_EQ(parse_error("v2 1 2 t"), "unsupported payload version \"v2\"");
+  EXPECT_EQ(parse_error("v2 1 2 t"),
+            "malformed header: expected \"v2 <prev_seq> <first_seq> <last_seq> <table>\"");
+  EXPECT_EQ(parse_error("v2 1 2 3"),
+            "malformed header: expected \"v2 <prev_seq> <first_seq> <last_seq> <table>\"");
+  EXPECT_EQ(parse_error("v2 x 2 3 t"), "malformed header: sequence numbers must be decimal uint64");
+  EXPECT_EQ(parse_error("v2 0 3 2 t"), "malformed header: first_seq 3 is greater than last_seq 2");
+  EXPECT_EQ(parse_error("v3 1 2 3 t"), "unsupported payload version \"v3\"");
   EXPECT_EQ(parse_error("V1 1 2 t"), "unsupported payload version \"V1\"");
   EXPECT_EQ(parse_error("v1 -1 2 t"), "malformed header: sequence numbers must be decimal uint64");
   EXPECT_EQ(parse_error("v1 +1 2 t"), "malformed header: sequence numbers must be decimal uint64");
@@ -105,12 +128,13 @@ TEST(InvalidationPayload, EscapeField) {
 TEST(InvalidationPayload, FormatSplitsBatches) {
   Keys keys;
   for (int i = 0; i < 50; ++i) keys.push_back("key-" + std::to_string(i));
-  const auto payloads = format_invalidation_payloads(10, 20, "public.t", keys, 64);
+  const auto payloads = format_invalidation_payloads(9, 10, 20, "public.t", keys, 64);
   ASSERT_GT(payloads.size(), 1u);
   Keys all;
   for (const auto &text : payloads) {
     EXPECT_LE(text.size(), 64u);
     const auto p = parse_ok(text);
+    EXPECT_EQ(p.prev_seq, std::optional<uint64_t>(9));
     EXPECT_EQ(p.first_seq, 10u);
     EXPECT_EQ(p.last_seq, 20u);
     EXPECT_EQ(p.table, "public.t");
@@ -121,20 +145,20 @@ TEST(InvalidationPayload, FormatSplitsBatches) {
 }
 
 TEST(InvalidationPayload, FormatEdgeCases) {
-  EXPECT_EQ(format_invalidation_payloads(1, 1, "t", {}), (Keys{"v1 1 1 t"}));
-  EXPECT_EQ(format_invalidation_payloads(1, 2, "t", {""}), (Keys{"v1 1 2 t\n"}));
+  EXPECT_EQ(format_invalidation_payloads(0, 1, 1, "t", {}), (Keys{"v2 0 1 1 t"}));
+  EXPECT_EQ(format_invalidation_payloads(0, 1, 2, "t", {""}), (Keys{"v2 0 1 2 t\n"}));
   Keys too_long;
   const auto payloads =
-      format_invalidation_payloads(1, 2, "t", {"a", std::string(100, 'x'), "b"}, 32, &too_long);
-  EXPECT_EQ(payloads, (Keys{"v1 1 2 t\na\nb"}));
+      format_invalidation_payloads(0, 1, 2, "t", {"a", std::string(100, 'x'), "b"}, 32, &too_long);
+  EXPECT_EQ(payloads, (Keys{"v2 0 1 2 t\na\nb"}));
   EXPECT_EQ(too_long, (Keys{std::string(100, 'x')}));
   // Exactly at the limit fits; escaping counts.
-  const std::string header = "v1 1 2 t";
+  const std::string header = "v2 0 1 2 t";
   const std::string key(kMaxNotifyPayload - header.size() - 1, 'k');
-  EXPECT_EQ(format_invalidation_payloads(1, 2, "t", {key}).size(), 1u);
+  EXPECT_EQ(format_invalidation_payloads(0, 1, 2, "t", {key}).size(), 1u);
   too_long.clear();
-  EXPECT_TRUE(
-      format_invalidation_payloads(1, 2, "t", {key + "\n"}, kMaxNotifyPayload, &too_long).empty());
+  EXPECT_TRUE(format_invalidation_payloads(0, 1, 2, "t", {key + "\n"}, kMaxNotifyPayload, &too_long)
+                  .empty());
   EXPECT_EQ(too_long.size(), 1u);
 }
 
@@ -153,13 +177,16 @@ RC_GTEST_PROP(InvalidationPayloadProperties, FormatThenParseRoundTrips, ()) {
   const auto keys = *rc::gen::container<Keys>(gen_field());
   const size_t limit = *rc::gen::inRange<size_t>(40, 400);
   Keys too_long;
-  const auto payloads = format_invalidation_payloads(first, last, table, keys, limit, &too_long);
+  const uint64_t prev = *rc::gen::arbitrary<uint64_t>();
+  const auto payloads =
+      format_invalidation_payloads(prev, first, last, table, keys, limit, &too_long);
   Keys parsed_keys;
   for (const auto &text : payloads) {
     RC_ASSERT(text.size() <= limit || keys.empty());
     InvalidationPayload p;
     std::string error;
     RC_ASSERT(parse_invalidation_payload(text, &p, &error));
+    RC_ASSERT(p.prev_seq == std::optional<uint64_t>(prev));
     RC_ASSERT(p.first_seq == first);
     RC_ASSERT(p.last_seq == last);
     RC_ASSERT(p.table == table);
