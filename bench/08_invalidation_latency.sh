@@ -85,6 +85,15 @@ echo "  edgestate: $((appended1 - appended0)) changes appended to the ring, $(fi
      "$(field "$edgestate" lost) payloads whose changes the ring no longer held at look-up"
 echo "  edgestate, each payload's last_seq only: p50 $(field "$edgestate" last_p50_ms) ms," \
      "p99 $(field "$edgestate" last_p99_ms) ms"
+# A probe that understood no payload measured nothing: fail rather than
+# report zeros.
+for who in edgestate trigger; do
+  line=${!who}
+  if [[ "$(field "$line" samples)" == 0 ]]; then
+    echo "  $who: the probe matched no change to a notification ($line)" >&2
+    exit 1
+  fi
+done
 p50=$(field "$edgestate" p50_ms) p99=$(field "$edgestate" p99_ms)
 echo "  targets: p50 <= 1 ms $(awk -v v="$p50" 'BEGIN { print (v <= 1 ? "met" : "NOT met") }')," \
      "p99 <= 5 ms $(awk -v v="$p99" 'BEGIN { print (v <= 5 ? "met" : "NOT met") }')"

@@ -42,6 +42,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/invalidation_payload.h"
+
 namespace {
 
 volatile sig_atomic_t stop_requested = 0;
@@ -203,25 +205,14 @@ double percentile(std::vector<double> values, double p) {
   return values[std::min(index, values.size() - 1)];
 }
 
-// "v1 <first> <last> <table>\n..." → first, last, table (unescaped); false if not ours.
+// A payload's range and table (keys are not needed here); false if it does
+// not parse.
 bool parse_header(const char *payload, uint64_t *first, uint64_t *last, std::string *table) {
-  const char *end = std::strchr(payload, '\n');
-  std::string line = end ? std::string(payload, end) : std::string(payload);
-  char buffer[256];
-  if (std::sscanf(line.c_str(), "v1 %" SCNu64 " %" SCNu64 " %255s", first, last, buffer) != 3)
-    return false;
-  table->clear();
-  for (const char *c = buffer; *c; ++c) {
-    if (*c == '\\' && c[1] == 'n') {
-      table->push_back('\n');
-      ++c;
-    } else if (*c == '\\' && c[1] == '\\') {
-      table->push_back('\\');
-      ++c;
-    } else {
-      table->push_back(*c);
-    }
-  }
+  edgestate::core::InvalidationPayload parsed;
+  if (!edgestate::core::parse_invalidation_payload(payload, &parsed, nullptr)) return false;
+  *first = parsed.first_seq;
+  *last = parsed.last_seq;
+  *table = std::move(parsed.table);
   return true;
 }
 
