@@ -16,6 +16,7 @@ int guc_max_clock_offset_ms = 500;
 int guc_default_skew_bound_ms = 50;
 int guc_max_candidates = 4;
 int guc_latest_max_keys = 262'144;
+int guc_max_pending_keys = 1'000'000;
 int guc_freshness_bound_ms = 300'000;
 char *guc_freshness_bounds = nullptr;
 double guc_window_confidence = 0.99;
@@ -85,6 +86,13 @@ void define_gucs() {
         "the tables.",
         &guc_latest_max_keys, 262'144, 1'024, 1 << 28, PGC_POSTMASTER, 0, nullptr, nullptr,
         nullptr);
+  DefineCustomIntVariable(
+      "edgestate.max_pending_keys",
+      "How many keys of sensorstate tables one transaction tracks for the latest index.",
+      "About 200 bytes of backend memory each. A transaction that changes more keys stops "
+      "tracking the table that went over, and that table's latest state is reloaded from it "
+      "after the commit.",
+      &guc_max_pending_keys, 1'000'000, 1'000, INT_MAX, PGC_USERSET, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("edgestate.freshness_bound",
                           "Age beyond which edgestate.latest() reports a value as not fresh.",
                           nullptr, &guc_freshness_bound_ms, 300'000, 0, INT_MAX, PGC_USERSET,

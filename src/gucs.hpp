@@ -7,6 +7,7 @@ extern int guc_max_clock_offset_ms;           // edgestate.max_clock_offset
 extern int guc_default_skew_bound_ms;         // edgestate.default_skew_bound
 extern int guc_max_candidates;                // edgestate.max_candidates
 extern int guc_latest_max_keys;               // edgestate.latest_max_keys
+extern int guc_max_pending_keys;              // edgestate.max_pending_keys
 extern int guc_freshness_bound_ms;            // edgestate.freshness_bound
 extern char *guc_freshness_bounds;            // edgestate.freshness_bounds
 extern double guc_window_confidence;          // edgestate.window_confidence

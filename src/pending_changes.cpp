@@ -77,12 +77,24 @@ bytea *encode_in_transaction(const core::StateView &state, bytea *previous) {
 
 }  // namespace
 
-void pending_add(Oid relid, SubTransactionId subxid, std::string_view key, bool key_is_text,
-                 const core::StateView &state) {
+namespace {
+
+// pending_add, which may be told to keep a change whatever the limit (one
+// that a committed subtransaction hands to its parent was counted already).
+bool add_change(Oid relid, SubTransactionId subxid, std::string_view key, bool key_is_text,
+                const core::StateView &state, bool within_limit) {
   if (table == nullptr) table = pending_table_create(TopMemoryContext, kInitialBuckets, nullptr);
   PendingKey lookup{relid, subxid, static_cast<uint16>(key.size()), key.data()};
+  const uint32 hash = hash_of(lookup);
+  PendingChange *change;
   bool found = false;
-  PendingChange *change = pending_table_insert_hash(table, lookup, hash_of(lookup), &found);
+  if (within_limit && table->members >= static_cast<uint32>(guc_max_pending_keys)) {
+    change = pending_table_lookup_hash(table, lookup, hash);
+    if (change == nullptr) return false;
+    found = true;
+  } else {
+    change = pending_table_insert_hash(table, lookup, hash, &found);
+  }
   if (subxid > newest_subxid) newest_subxid = subxid;
   if (!found) {
     char *bytes = static_cast<char *>(MemoryContextAlloc(TopTransactionContext, key.size() + 1));
@@ -90,16 +102,24 @@ void pending_add(Oid relid, SubTransactionId subxid, std::string_view key, bool 
     change->key.bytes = bytes;
     change->key_is_text = key_is_text;
     change->state = encode_in_transaction(state, nullptr);
-    return;
+    return true;
   }
   const auto *encoded = reinterpret_cast<const uint8_t *>(VARDATA(change->state));
   size_t encoded_size = VARSIZE(change->state) - VARHDRSZ;
   if (state.count == 1 && core::state_subsumes_reading(encoded, encoded_size, state.winner()))
-    return;
+    return true;
   core::StateView existing, merged;
   pending_decode(*change, &existing);
   core::merge_states(existing, state, static_cast<size_t>(guc_max_candidates), &merged);
   change->state = encode_in_transaction(merged, change->state);
+  return true;
+}
+
+}  // namespace
+
+bool pending_add(Oid relid, SubTransactionId subxid, std::string_view key, bool key_is_text,
+                 const core::StateView &state) {
+  return add_change(relid, subxid, key, key_is_text, state, true);
 }
 
 bool pending_any() { return table != nullptr && table->members > 0; }
@@ -148,8 +168,8 @@ void pending_end_subtransaction(SubTransactionId subxid, SubTransactionId parent
   for (uint32 i = 0; i < moved_count; ++i) {
     core::StateView state;
     pending_decode(moved[i], &state);
-    pending_add(moved[i].key.relid, parent, std::string_view(moved[i].key.bytes, moved[i].key.size),
-                moved[i].key_is_text, state);
+    add_change(moved[i].key.relid, parent, std::string_view(moved[i].key.bytes, moved[i].key.size),
+               moved[i].key_is_text, state, false);
   }
   if (moved != nullptr) pfree(moved);
 }

@@ -32,8 +32,10 @@ struct PendingChange {
   char status;   // the table's: slot in use or empty
 };
 
-// Merges a state into the change of (relid, subxid, key).
-void pending_add(Oid relid, SubTransactionId subxid, std::string_view key, bool key_is_text,
+// Merges a state into the change of (relid, subxid, key). False, changing
+// nothing, when that would be a new change while edgestate.max_pending_keys
+// changes are already kept.
+bool pending_add(Oid relid, SubTransactionId subxid, std::string_view key, bool key_is_text,
                  const core::StateView &state);
 
 bool pending_any();

@@ -48,6 +48,7 @@ struct Marker {
 };
 
 List *markers = NIL;        // of Marker *, in the order they happened
+List *untracked = NIL;      // relation OIDs past edgestate.max_pending_keys
 bool allow_delete = false;  // set by purge only
 
 void add_marker(Oid relid, MarkerKind kind) {
@@ -63,7 +64,28 @@ void reset_transaction_state() {
   calibration_forget_local();
   pending_clear();
   markers = NIL;
+  untracked = NIL;
   allow_delete = false;
+}
+
+// The transaction changes more keys than it may keep (each costs backend
+// memory until the commit): it stops tracking the relation that went over,
+// whose latest state is then reset at commit and reloaded from the table, as
+// after a TRUNCATE. A subtransaction that rolls back later leaves it so: a
+// reload is always right.
+void stop_tracking(Relation rel) {
+  Oid relid = RelationGetRelid(rel);
+  pending_forget_relation(relid);
+  MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+  untracked = lappend_oid(untracked, relid);
+  MemoryContextSwitchTo(old);
+  add_marker(relid, MarkerKind::kReset);
+  ereport(NOTICE,
+          (errmsg("sensorstate table \"%s\": this transaction changes more than %d keys; the "
+                  "table's latest state will be reloaded from it after the commit",
+                  RelationGetRelationName(rel), guc_max_pending_keys),
+           errhint("Raise edgestate.max_pending_keys to keep tracking more keys (about 200 "
+                   "bytes of memory each).")));
 }
 
 int64_t now_us() {
@@ -243,8 +265,10 @@ void capture(Relation rel, const SensorstateColumns *columns, TupleTableSlot *sl
             ? ERRCODE_INVALID_PARAMETER_VALUE
             : ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
         core::describe(error));
-  pending_add(RelationGetRelid(rel), GetCurrentSubTransactionId(), key, columns->key_is_text,
-              single);
+  if ((untracked == NIL || !list_member_oid(untracked, RelationGetRelid(rel))) &&
+      !pending_add(RelationGetRelid(rel), GetCurrentSubTransactionId(), key, columns->key_is_text,
+                   single))
+    stop_tracking(rel);
   ensure_invalidation_worker();
   calibration_observe(RelationGetRelid(rel), region,
                       arrival_us - static_cast<int64_t>(core::hlc_physical(ts)) * 1000);
