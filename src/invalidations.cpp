@@ -47,12 +47,15 @@ constexpr size_t kSlotKeyBytes = 255;
 constexpr size_t kSlotRegionBytes = 63;
 
 // A ring slot, published seqlock-style: seq is zeroed, the fields written,
-// then seq set; a reader copies the fields between two reads of seq.
+// then seq set; a reader copies the fields between two reads of seq. A reset
+// slot (TRUNCATE, purge, DROP, a load past edgestate.max_pending_keys) names
+// a table whose latest state was reset as a whole, with no region or key.
 struct RingSlot {
   pg_atomic_uint64 seq;
   int64 commit_us;
   Oid db;
   Oid rel;
+  bool reset;
   bool key_is_text;
   uint8 region_size;
   uint8 key_size;
@@ -122,6 +125,7 @@ bool read_slot(uint64 seq, RingSlot *copy) {
   copy->commit_us = slot.commit_us;
   copy->db = slot.db;
   copy->rel = slot.rel;
+  copy->reset = slot.reset;
   copy->key_is_text = slot.key_is_text;
   copy->region_size = slot.region_size;
   copy->key_size = slot.key_size;
@@ -202,11 +206,10 @@ void invalidations_shmem_init(void *memory, bool found) {
   for (uint32 i = 0; i < shared->ring_size; ++i) pg_atomic_init_u64(&shared->slots[i].seq, 0);
 }
 
-void invalidation_append(Oid relid, std::string_view region, std::string_view key, bool key_is_text,
-                         int64_t commit_us) {
-  if (shared == nullptr || !guc_invalidations || region.size() > kSlotRegionBytes ||
-      key.size() > kSlotKeyBytes)
-    return;
+namespace {
+
+void append_slot(Oid relid, bool reset, std::string_view region, std::string_view key,
+                 bool key_is_text, int64_t commit_us) {
   uint64 seq = pg_atomic_fetch_add_u64(&shared->next_seq, 1);
   RingSlot &slot = slot_of(seq);
   pg_atomic_write_u64(&slot.seq, 0);
@@ -214,6 +217,7 @@ void invalidation_append(Oid relid, std::string_view region, std::string_view ke
   slot.commit_us = commit_us;
   slot.db = MyDatabaseId;
   slot.rel = relid;
+  slot.reset = reset;
   slot.key_is_text = key_is_text;
   slot.region_size = static_cast<uint8>(region.size());
   slot.key_size = static_cast<uint8>(key.size());
@@ -222,6 +226,21 @@ void invalidation_append(Oid relid, std::string_view region, std::string_view ke
   pg_write_barrier();
   pg_atomic_write_u64(&slot.seq, seq);
   pg_atomic_fetch_add_u64(&shared->appended, 1);
+}
+
+}  // namespace
+
+void invalidation_append(Oid relid, std::string_view region, std::string_view key, bool key_is_text,
+                         int64_t commit_us) {
+  if (shared == nullptr || !guc_invalidations || region.size() > kSlotRegionBytes ||
+      key.size() > kSlotKeyBytes)
+    return;
+  append_slot(relid, false, region, key, key_is_text, commit_us);
+}
+
+void invalidation_append_reset(Oid relid, int64_t commit_us) {
+  if (shared == nullptr || !guc_invalidations) return;
+  append_slot(relid, true, std::string_view(), std::string_view(), false, commit_us);
 }
 
 namespace {
@@ -307,7 +326,11 @@ struct Group {
 // catches up. The floor starts just below where this worker starts (an
 // earlier worker's payloads are unknown to it) and rises past whatever this
 // worker loses.
-std::map<std::string, uint64> last_sent_on_channel;
+struct ChannelSent {
+  uint64 last_seq;
+  std::string table;  // of that payload, for a header-only one after a reset
+};
+std::map<std::string, ChannelSent> last_sent_on_channel;
 uint64 prev_seq_floor = 0;
 
 void raise_prev_seq_floor(uint64 seq) { prev_seq_floor = std::max(prev_seq_floor, seq); }
@@ -315,11 +338,12 @@ void raise_prev_seq_floor(uint64 seq) { prev_seq_floor = std::max(prev_seq_floor
 // Sends one group as payloads that fit NOTIFY (docs/invalidations.md). Runs
 // inside a transaction; NOTIFY's own errors arrive as PgError.
 void notify_group(const std::string &channel, const std::string &table, const Group &group) {
-  uint64 &last_sent = last_sent_on_channel[channel];
-  const uint64 prev_seq = std::max(last_sent, prev_seq_floor);
+  ChannelSent &sent = last_sent_on_channel[channel];
+  const uint64 prev_seq = std::max(sent.last_seq, prev_seq_floor);
   // Counted as sent before NOTIFY runs: if the batch fails, the next payload
   // on this channel names its range as prev_seq, and clients catch up.
-  last_sent = std::max(last_sent, group.last_seq);
+  sent.last_seq = std::max(sent.last_seq, group.last_seq);
+  sent.table = table;
   std::vector<std::string> too_long;
   for (const std::string &payload :
        core::format_invalidation_payloads(prev_seq, group.first_seq, group.last_seq, table,
@@ -380,6 +404,7 @@ bool drain(uint64 *position) {
   }
   uint64 until = std::min(newest, from + static_cast<uint64>(guc_invalidation_max_batch) - 1);
   std::map<std::pair<std::string, Oid>, Group> groups;
+  uint64 newest_reset = 0;  // of a reset slot of this database in the batch
   uint64 seq = from;
   for (; seq <= until; ++seq) {
     RingSlot copy;
@@ -402,6 +427,10 @@ bool drain(uint64 *position) {
       }
     }
     if (copy.db != MyDatabaseId) continue;
+    if (copy.reset) {
+      newest_reset = seq;
+      continue;
+    }
     Group &group = groups[{std::string(copy.region, copy.region_size), copy.rel}];
     if (group.first_seq == 0) group.first_seq = seq;
     group.last_seq = seq;
@@ -412,12 +441,16 @@ bool drain(uint64 *position) {
       pg_atomic_fetch_add_u64(&shared->coalesced, 1);
   }
   *position = seq;
-  if (groups.empty()) return false;
+  if (groups.empty() && newest_reset == 0) return false;
+  // A table was reset: every channel's next payload makes clients catch up,
+  // and invalidations_since() answers them with a resync.
+  if (newest_reset != 0) raise_prev_seq_floor(newest_reset);
   pg_call([] {
     SetCurrentStatementStartTimestamp();
     StartTransactionCommand();
     PushActiveSnapshot(GetTransactionSnapshot());
   });
+  std::set<std::string> notified;  // channels
   for (auto &[where, group] : groups) {
     char *table = pg_call([&] {
       char *name = get_rel_name(where.second);
@@ -426,7 +459,21 @@ bool drain(uint64 *position) {
                  : psprintf("%s.%s", get_namespace_name(get_rel_namespace(where.second)), name);
     });
     if (table == nullptr) continue;  // dropped meanwhile
-    notify_group(channel_name(where.first), table, group);
+    std::string channel = channel_name(where.first);
+    notify_group(channel, table, group);
+    notified.insert(std::move(channel));
+  }
+  // Channels this batch has no keys for learn of the reset at once: a
+  // header-only payload, naming the last table sent on the channel.
+  if (newest_reset != 0) {
+    for (auto &[channel, sent] : last_sent_on_channel) {
+      if (notified.count(channel) != 0) continue;
+      Group header_only;
+      header_only.first_seq = newest_reset;
+      header_only.last_seq = newest_reset;
+      std::string table = sent.table;
+      notify_group(channel, table, header_only);
+    }
   }
   pg_call([] {
     PopActiveSnapshot();
@@ -602,6 +649,11 @@ ES_SQL_FUNCTION(es_invalidations_since) {
       break;  // not yet published: the client will see it next time
     }
     if (copy.db != MyDatabaseId) continue;
+    if (copy.reset) {  // a table was reset as a whole: reload everything
+      tuplestore_clear(rsinfo->setResult);
+      resync();
+      return Datum(0);
+    }
     char *table = get_rel_name(copy.rel);
     if (table == nullptr) continue;
     Datum values[6];

@@ -23,6 +23,10 @@ void invalidations_shmem_init(void *memory, bool found);
 // raises an error.
 void invalidation_append(Oid relid, std::string_view region, std::string_view key, bool key_is_text,
                          int64_t commit_us);
+// A table whose latest state was reset as a whole (TRUNCATE, purge, DROP, a
+// load past edgestate.max_pending_keys), from a committed transaction: clients
+// resync. Never raises an error.
+void invalidation_append_reset(Oid relid, int64_t commit_us);
 // Wakes this database's worker once a commit appended something.
 void invalidation_wake();
 // Makes sure this database has a worker (called while a writer inserts).

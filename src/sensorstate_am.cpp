@@ -135,6 +135,7 @@ void publish_change(const PendingChange &change, void *arg) {
 void apply_committed() {
   if (!shmem_ready()) return;
   calibration_publish();
+  Publication publication{now_us(), InvalidOid, {}, false};
   ListCell *cell;
   foreach (cell, markers) {
     auto *marker = static_cast<Marker *>(lfirst(cell));
@@ -142,12 +143,13 @@ void apply_committed() {
       latest_register_new_relation(MyDatabaseId, marker->relid);
     } else {
       latest_reset_relation(MyDatabaseId, marker->relid);
+      // Dashboards showing the table reload it (docs/invalidations.md).
+      invalidation_append_reset(marker->relid, publication.arrival);
+      publication.appended = true;
       if (marker->kind == MarkerKind::kDropped)
         calibration_release_relation(MyDatabaseId, marker->relid);
     }
   }
-  if (!pending_any()) return;
-  Publication publication{now_us(), InvalidOid, {}, false};
   pending_visit(publish_change, &publication);
   if (publication.appended) invalidation_wake();
 }

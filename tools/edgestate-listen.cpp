@@ -558,13 +558,21 @@ class Listener {
     std::printf("RESYNC %" PRIu64 "\n", seq);
     flush_stdout();
     std::set<std::pair<uint32_t, std::string>> printed;
-    for (const auto &[oid, name] : known_tables_) reload_table(oid, name, seq, &printed);
+    std::set<uint32_t> dropped;
+    for (const auto &[oid, name] : known_tables_)
+      if (!reload_table(oid, name, seq, &printed) && !table_exists(oid)) dropped.insert(oid);
     // Keys shown before that have no latest row any more.
     for (const auto &[id, region] : shown_) {
       if (known_tables_.count(id.first) != 0 && printed.count(id) == 0) {
         print_line(seq, region, id.first, id.second, nullptr);
         printed.insert(id);
       }
+    }
+    // A dropped table's keys were shown as gone: forget the table.
+    for (uint32_t oid : dropped) {
+      known_tables_.erase(oid);
+      for (auto it = shown_.begin(); it != shown_.end();)
+        it = it->first.first == oid ? shown_.erase(it) : std::next(it);
     }
     Batch rest;
     for (const Pending &p : extra.entries()) {
@@ -573,7 +581,15 @@ class Listener {
     refresh(rest);
   }
 
-  void reload_table(uint32_t oid, const std::string &name, uint64_t seq,
+  bool table_exists(uint32_t oid) {
+    const std::string oid_text = std::to_string(oid);
+    Result result =
+        exec("SELECT 1 FROM pg_catalog.pg_class WHERE oid = $1::oid", {oid_text.c_str()});
+    return PQntuples(result.get()) > 0;
+  }
+
+  // Prints every key of the table; false when the table cannot be read.
+  bool reload_table(uint32_t oid, const std::string &name, uint64_t seq,
                     std::set<std::pair<uint32_t, std::string>> *printed) {
     const std::string oid_text = std::to_string(oid);
     Result result;
@@ -582,7 +598,7 @@ class Listener {
                     {oid_text.c_str()});
     } catch (const QueryError &e) {
       warn("reloading " + name + ": " + e.what());
-      return;
+      return false;
     }
     PGresult *rows = result.get();
     for (int i = 0; i < PQntuples(rows); ++i) {
@@ -598,6 +614,7 @@ class Listener {
                  PQgetisnull(rows, i, 1) ? nullptr : PQgetvalue(rows, i, 1));
       printed->insert(std::move(id));
     }
+    return true;
   }
 
   // Reads the latest value of every key of the batch and prints it.

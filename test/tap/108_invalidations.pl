@@ -10,6 +10,7 @@
 #     jump over the other region's, and prev_seq tells those jumps from lost
 #     payloads, so the clients never catch up
 #  2. aborted transactions, failed ones and rolled-back savepoints add nothing
+#  2b. a purge or TRUNCATE resets a table as a whole: the clients resync
 #  3. a client whose connection is killed reconnects and catches up
 #  4. a ring overrun is a resync (invalidations_since() and the client)
 #  5. region names with quotes, spaces, dots and non-ASCII: safe channels,
@@ -457,6 +458,45 @@ is(last_values($eu)->{sp_mixed}, '6.5', 'sp_mixed shows the value from before th
 is(join(',', grep { $eu_shown{$_} } @aborted), '', 'no aborted key ever reaches the client');
 
 # ---------------------------------------------------------------------------
+# 2b. Whole-table resets: a purge, a TRUNCATE.
+mark('2b: table resets');
+
+sub resyncs { return scalar(grep { $_->{resync} } lines_of($_[0])); }
+
+$node->safe_psql('postgres', q{
+	CREATE TABLE t2 (key text, value float8, ts edgestate.hlc, region text, device text)
+	  USING sensorstate;
+	INSERT INTO t2 VALUES ('rs1', 1.25, hlc_now(), 'eu', 'gw1'), ('rs2', 2.25, hlc_now(), 'eu', 'gw1'),
+	  ('rs3', 3.25, hlc(now() - interval '2 hours'), 'eu', 'gw2')});
+ok(wait_until('cli_eu to show t2', sub {
+			my $v = last_values($eu);
+			($v->{rs1} // '') eq '1.25' && ($v->{rs2} // '') eq '2.25' && ($v->{rs3} // '') eq '3.25' }),
+	'cli_eu shows the keys of a second table');
+my ($eu_resyncs, $us_resyncs) = (resyncs($eu), resyncs($us));
+# The worker sent on both channels moments ago, so it tells both at once.
+is($node->safe_psql('postgres', q{SELECT edgestate.purge('t2', interval '1 hour')}), '1',
+	'purge() removes the 2-hour-old reading');
+ok(wait_until('cli_eu to resync after the purge', sub {
+			resyncs($eu) > $eu_resyncs && (last_values($eu)->{rs3} // '') eq '-' }),
+	'after the purge cli_eu prints RESYNC and shows rs3 as gone') or diag client_err($eu);
+is(join(' ', map { last_values($eu)->{$_} } qw(rs1 rs2)), '1.25 2.25', '... and rs1, rs2 as they are');
+ok(wait_until('cli_us to resync after the purge', sub { resyncs($us) > $us_resyncs }),
+	'cli_us, whose channel has no key of the purge, is told too');
+($eu_resyncs) = (resyncs($eu));
+$node->safe_psql('postgres', 'TRUNCATE t2');
+ok(wait_until('cli_eu to resync after TRUNCATE', sub {
+			resyncs($eu) > $eu_resyncs
+			  && join(' ', map { last_values($eu)->{$_} // '' } qw(rs1 rs2)) eq '- -' }),
+	'after TRUNCATE cli_eu prints RESYNC and shows rs1, rs2 as gone') or diag client_err($eu);
+is($node->safe_psql('postgres', 'SELECT count(*) FROM edgestate.latest(\'t2\')'), '0',
+	'latest(t2) is empty');
+# Dropped: a resync too; the client cannot reload the table, and forgets it.
+($eu_resyncs) = (resyncs($eu));
+$node->safe_psql('postgres', 'DROP TABLE t2');
+ok(wait_until('cli_eu to resync after DROP TABLE', sub { resyncs($eu) > $eu_resyncs }),
+	'after DROP TABLE cli_eu prints RESYNC');
+
+# ---------------------------------------------------------------------------
 # 3. A client whose connection is killed reconnects and catches up.
 mark('3: killed connection');
 
@@ -633,6 +673,9 @@ is($node->safe_psql('postgres', q{
 		SELECT count(*) FROM pg_stat_activity
 		WHERE backend_type = 'edgestate invalidations' AND datid IS NULL}),
 	'0', 'no invalidation worker runs without a database after the crash restart');
+
+is(scalar(() = client_err($eu) =~ /reloading public\.t2/g), 1,
+	'the dropped table was reloaded once, at the resync its DROP caused, then forgotten');
 
 # Across everything: the eu client never showed a us key nor an aborted one,
 # and every eu key ends at its latest value.
