@@ -70,11 +70,24 @@ struct WorkerSlot {
   Latch *latch;     // set once the worker runs
 };
 
+// The last payload a worker sent on a channel (docs/invalidations.md,
+// prev_seq), kept for its successor.
+constexpr int kSavedChannels = 16;
+struct SavedChannel {
+  char channel[NAMEDATALEN];
+  char table[2 * NAMEDATALEN];  // schema.table
+  uint64 last_seq;
+};
+
 // Where a database's worker stopped, for the next one (after an idle exit or
-// a crash) to continue from.
+// a crash) to continue from: the next sequence number, and what its payloads'
+// prev_seq was made of, so that clients need not catch up after a restart.
 struct DrainPosition {
   Oid db;
   uint64 next_seq;
+  uint64 prev_seq_floor;
+  int channel_count;
+  SavedChannel channels[kSavedChannels];
 };
 
 struct InvalidationShared {
@@ -199,7 +212,11 @@ void invalidations_shmem_init(void *memory, bool found) {
   shared->first_seq = (ms << 16) + 1;
   pg_atomic_init_u64(&shared->next_seq, shared->first_seq);
   for (WorkerSlot &worker : shared->workers) worker = WorkerSlot{InvalidOid, false, 0, nullptr};
-  for (DrainPosition &position : shared->positions) position = DrainPosition{InvalidOid, 0};
+  for (DrainPosition &position : shared->positions) {
+    position.db = InvalidOid;
+    position.next_seq = 0;
+    position.channel_count = 0;
+  }
   for (auto *counter : {&shared->appended, &shared->sent_messages, &shared->sent_keys,
                         &shared->sent_bytes, &shared->coalesced, &shared->lost, &shared->failures})
     pg_atomic_init_u64(counter, 0);
@@ -320,17 +337,18 @@ struct Group {
 };
 
 // What each payload's prev_seq is made of (docs/invalidations.md): per
-// channel, the last_seq of the last payload this worker sent on it; and a
-// floor below which every invalidation of every channel was either sent before
-// or is lost, so that a client that has not handled a channel up to the floor
-// catches up. The floor starts just below where this worker starts (an
-// earlier worker's payloads are unknown to it) and rises past whatever this
-// worker loses.
+// channel, the last_seq of the last payload sent on it (by this worker, or as
+// its predecessor saved it); for a channel with no such record, a bound below
+// which everything was handled before this worker started; and a floor below
+// which every invalidation of every channel was either sent or is lost, so
+// that a client that has not handled a channel up to the floor catches up.
+// The floor rises past whatever this worker loses.
 struct ChannelSent {
   uint64 last_seq;
   std::string table;  // of that payload, for a header-only one after a reset
 };
 std::map<std::string, ChannelSent> last_sent_on_channel;
+uint64 unrecorded_channel_seq = 0;
 uint64 prev_seq_floor = 0;
 
 void raise_prev_seq_floor(uint64 seq) { prev_seq_floor = std::max(prev_seq_floor, seq); }
@@ -338,7 +356,9 @@ void raise_prev_seq_floor(uint64 seq) { prev_seq_floor = std::max(prev_seq_floor
 // Sends one group as payloads that fit NOTIFY (docs/invalidations.md). Runs
 // inside a transaction; NOTIFY's own errors arrive as PgError.
 void notify_group(const std::string &channel, const std::string &table, const Group &group) {
-  ChannelSent &sent = last_sent_on_channel[channel];
+  auto [entry, created] =
+      last_sent_on_channel.try_emplace(channel, ChannelSent{unrecorded_channel_seq, table});
+  ChannelSent &sent = entry->second;
   const uint64 prev_seq = std::max(sent.last_seq, prev_seq_floor);
   // Counted as sent before NOTIFY runs: if the batch fails, the next payload
   // on this channel names its range as prev_seq, and clients catch up.
@@ -358,17 +378,64 @@ void notify_group(const std::string &channel, const std::string &table, const Gr
   pg_atomic_fetch_add_u64(&shared->lost, too_long.size());
 }
 
-// The saved position of this database's worker, or the ring's oldest entry.
-uint64 load_position() {
+// Where this worker starts: the saved position of the database's previous
+// worker, or the ring's oldest entry. *record gets a copy of the saved
+// record (db InvalidOid when there is none, or when the ring moved past it).
+uint64 load_position(DrainPosition *record) {
   uint64 position = oldest();
+  record->db = InvalidOid;
   LWLockAcquire(shared->lock, LW_SHARED);
   for (const DrainPosition &saved : shared->positions)
-    if (saved.db == MyDatabaseId && saved.next_seq > position) position = saved.next_seq;
+    if (saved.db == MyDatabaseId && saved.next_seq >= position) *record = saved;
   LWLockRelease(shared->lock);
-  return position;
+  return record->db == MyDatabaseId ? record->next_seq : position;
+}
+
+// Takes over what the previous worker recorded about prev_seq. Everything
+// before `position` was handled before (or is lost): that bounds a channel
+// without a record; with no record at all, clients catch up once.
+void restore_channels(const DrainPosition &record, uint64 position) {
+  if (position > 0) unrecorded_channel_seq = position - 1;
+  if (record.db != MyDatabaseId) {
+    prev_seq_floor = unrecorded_channel_seq;
+    return;
+  }
+  prev_seq_floor = record.prev_seq_floor;
+  for (int i = 0; i < record.channel_count; ++i) {
+    const SavedChannel &channel = record.channels[i];
+    last_sent_on_channel[channel.channel] = ChannelSent{channel.last_seq, channel.table};
+  }
+}
+
+// The record save_position stores: the most recently used channels, if
+// there are more than it can keep.
+void record_channels(DrainPosition *record) {
+  std::vector<std::pair<uint64, const std::string *>> recent;
+  for (const auto &[channel, sent] : last_sent_on_channel)
+    if (channel.size() < NAMEDATALEN && sent.table.size() < 2 * NAMEDATALEN)
+      recent.emplace_back(sent.last_seq, &channel);
+  std::sort(recent.begin(), recent.end(),
+            [](const auto &a, const auto &b) { return a.first > b.first; });
+  if (recent.size() > kSavedChannels) recent.resize(kSavedChannels);
+  record->prev_seq_floor = prev_seq_floor;
+  record->channel_count = static_cast<int>(recent.size());
+  for (size_t i = 0; i < recent.size(); ++i) {
+    SavedChannel &out = record->channels[i];
+    const std::string &channel = *recent[i].second;
+    strlcpy(out.channel, channel.c_str(), sizeof out.channel);
+    strlcpy(out.table, last_sent_on_channel.at(channel).table.c_str(), sizeof out.table);
+    out.last_seq = recent[i].first;
+  }
 }
 
 void save_position(uint64 position) {
+  DrainPosition record;
+  record.db = MyDatabaseId;
+  record.next_seq = position;
+  cpp_entry([&] {
+    record_channels(&record);
+    return Datum(0);
+  });
   LWLockAcquire(shared->lock, LW_EXCLUSIVE);
   DrainPosition *slot = nullptr;
   for (DrainPosition &saved : shared->positions) {
@@ -376,7 +443,7 @@ void save_position(uint64 position) {
     if (slot == nullptr && saved.db == InvalidOid) slot = &saved;
   }
   if (slot == nullptr) slot = &shared->positions[MyDatabaseId % kMaxWorkers];
-  *slot = DrainPosition{MyDatabaseId, position};
+  *slot = record;
   LWLockRelease(shared->lock);
 }
 
@@ -527,8 +594,12 @@ void edgestate_invalidation_worker_main(Datum arg) {
 
   // Continue where this database's previous worker stopped (or, the first
   // time, from the oldest entry the ring holds).
-  uint64 position = load_position();
-  if (position > 0) raise_prev_seq_floor(position - 1);
+  DrainPosition record;
+  uint64 position = load_position(&record);
+  cpp_entry([&] {
+    restore_channels(record, position);
+    return Datum(0);
+  });
   int backoff_ms = 0;
   TimestampTz last_active = GetCurrentTimestamp();
   for (;;) {

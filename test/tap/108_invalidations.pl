@@ -614,6 +614,12 @@ $writer->quit;
 mark('6: worker restarts');
 
 $node->safe_psql('postgres', 'INSERT INTO t VALUES ' . rows([ 'k0', 0.5, 'eu' ]));
+# The worker's last payload before it goes is on the us channel: its position
+# is then past eu's last payload.
+$node->safe_psql('postgres', 'INSERT INTO t VALUES ' . rows([ 'u9', 9.5, 'us' ]));
+push @us_keys, 'u9';
+wait_caught_up($eu, $node, 'k0 before the worker restart', 'k0');
+wait_caught_up($us, $node, 'u9 before the worker restart', 'u9');
 my @worker = worker_pids($node);
 is(scalar(@worker), 1, 'one invalidation worker runs for the database');
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($worker[0])");
@@ -622,9 +628,13 @@ ok( wait_until('the worker to be restarted', sub {
 			return @now == 1 && $now[0] ne $worker[0];
 		}),
 	'the postmaster restarted the terminated worker');
+my $restart_log_at = -s $node->logfile;
 $node->safe_psql('postgres', 'INSERT INTO t VALUES ' . rows([ 'k1', 1.5, 'eu' ], [ 'k2', 2.5, 'eu' ]));
 push @eu_keys, qw(k0 k1 k2);
 wait_caught_up($eu, $node, 'keys after the worker was terminated', qw(k0 k1 k2));
+# Its predecessor saved the channels' last payloads: the new worker's first
+# payload on eu follows on from them.
+is(catch_ups($eu, $restart_log_at), 0, 'cli_eu did not catch up after the worker restart');
 # Terminated again, with a write in the second before the postmaster restarts it.
 @worker = worker_pids($node);
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($worker[0])");
