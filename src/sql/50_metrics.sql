@@ -15,7 +15,10 @@ CREATE FUNCTION _metric_rows(OUT name text, OUT type text, OUT help text, OUT la
   BEGIN ATOMIC
     WITH stats AS (SELECT * FROM edgestate.latest_index_stats()),
          counters AS (SELECT c.name, c.value FROM edgestate.counters() c),
-         tables AS (SELECT t FROM edgestate._sensorstate_tables() t)
+         tables AS (SELECT t FROM edgestate._sensorstate_tables() t),
+         -- One pass over each table's latest state serves both freshness
+         -- families.
+         fresh AS MATERIALIZED (SELECT t.t, f.* FROM tables t, edgestate.freshness(t.t) f)
     SELECT * FROM (
       SELECT 'edgestate_edge_cache_hit_ratio', 'gauge',
              'Share of latest() reads served from the shared-memory latest index.',
@@ -99,14 +102,14 @@ CREATE FUNCTION _metric_rows(OUT name text, OUT type text, OUT help text, OUT la
       UNION ALL
       SELECT 'edgestate_regional_freshness_seconds', 'gauge',
              'Age of the latest values of a region, by quantile.',
-             jsonb_build_object('table', t.t::text, 'region', f.region, 'quantile', q.q),
+             jsonb_build_object('table', f.t::text, 'region', f.region, 'quantile', q.q),
              extract(epoch FROM CASE q.q WHEN '0.5' THEN f.age_p50 ELSE f.age_p99 END)
-      FROM tables t, edgestate.freshness(t.t) f, (VALUES ('0.5'), ('0.99')) q(q)
+      FROM fresh f, (VALUES ('0.5'), ('0.99')) q(q)
       UNION ALL
       SELECT 'edgestate_regional_fresh_ratio', 'gauge',
              'Share of a region''s keys whose latest value is within its freshness bound.',
-             jsonb_build_object('table', t.t::text, 'region', f.region), f.fresh_share
-      FROM tables t, edgestate.freshness(t.t) f
+             jsonb_build_object('table', f.t::text, 'region', f.region), f.fresh_share
+      FROM fresh f
       UNION ALL
       SELECT 'edgestate_arrival_delay_seconds', 'gauge',
              'Arrival delay of readings (arrival minus physical time), by quantile.',
