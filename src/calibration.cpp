@@ -1,6 +1,5 @@
 #include "calibration.hpp"
 
-#include <cmath>
 #include <string>
 #include <vector>
 
@@ -136,8 +135,37 @@ struct Observation {
 Observation direct[kDirectObservations];
 int direct_count = 0;
 
-// Parsed edgestate.freshness_bounds, kept by the assign hook.
-std::vector<core::RegionBound> *freshness_bounds = nullptr;
+// Parsed edgestate.freshness_bounds, as GUC's "extra": one malloc'd block,
+// because GUC releases it with free(). The region bytes follow the array.
+struct FreshnessBound {
+  int64_t milliseconds;
+  uint32_t region_offset;  // from the start of the block
+  uint32_t region_size;
+};
+struct FreshnessBounds {
+  int count;
+  FreshnessBound bounds[FLEXIBLE_ARRAY_MEMBER];
+};
+const FreshnessBounds *freshness_bounds = nullptr;  // kept by the assign hook
+
+// nullptr when out of memory.
+FreshnessBounds *flatten(const std::vector<core::RegionBound> &parsed) {
+  size_t size = offsetof(FreshnessBounds, bounds) + sizeof(FreshnessBound) * parsed.size();
+  const size_t regions_at = size;
+  for (const core::RegionBound &bound : parsed) size += bound.region.size();
+  auto *flat = static_cast<FreshnessBounds *>(malloc(size));
+  if (flat == nullptr) return nullptr;
+  flat->count = static_cast<int>(parsed.size());
+  size_t offset = regions_at;
+  for (size_t i = 0; i < parsed.size(); ++i) {
+    const core::RegionBound &bound = parsed[i];
+    flat->bounds[i] = FreshnessBound{bound.milliseconds, static_cast<uint32_t>(offset),
+                                     static_cast<uint32_t>(bound.region.size())};
+    memcpy(reinterpret_cast<char *>(flat) + offset, bound.region.data(), bound.region.size());
+    offset += bound.region.size();
+  }
+  return flat;
+}
 
 // A consistent copy of a slot, identity and sketch; check its identity.
 CalibrationSlot copy_of_slot(int slot) {
@@ -278,48 +306,42 @@ void calibration_forget_local() {
 }
 
 int64_t freshness_bound_ms(std::string_view region) {
-  if (freshness_bounds != nullptr)
-    for (const core::RegionBound &bound : *freshness_bounds)
-      if (bound.region == region) return bound.milliseconds;
+  if (freshness_bounds == nullptr) return guc_freshness_bound_ms;
+  const char *block = reinterpret_cast<const char *>(freshness_bounds);
+  for (int i = 0; i < freshness_bounds->count; ++i) {
+    const FreshnessBound &bound = freshness_bounds->bounds[i];
+    if (std::string_view(block + bound.region_offset, bound.region_size) == region)
+      return bound.milliseconds;
+  }
   return guc_freshness_bound_ms;
 }
 
-// GUC hooks of edgestate.freshness_bounds.
+// GUC hooks of edgestate.freshness_bounds. A check hook must return false
+// rather than raise, so the C++ part catches everything itself.
 bool check_freshness_bounds(char **value, void **extra, GucSource) {
-  char error[256] = {};
-  void *parsed = nullptr;
-  {
-    auto *bounds = new (std::nothrow) std::vector<core::RegionBound>();
+  char error[256] = "out of memory";
+  FreshnessBounds *flat = nullptr;
+  try {
+    std::vector<core::RegionBound> parsed;
     std::string message;
-    if (bounds == nullptr) {
-      snprintf(error, sizeof error, "out of memory");
-    } else if (!core::parse_region_bounds(*value != nullptr ? *value : "", bounds, &message)) {
+    if (core::parse_region_bounds(*value != nullptr ? *value : "", &parsed, &message))
+      flat = flatten(parsed);
+    else
       snprintf(error, sizeof error, "%s", message.c_str());
-      delete bounds;
-    } else {
-      parsed = bounds;
-    }
+  } catch (...) {
+    flat = nullptr;  // the message stays "out of memory"
   }
-  if (parsed == nullptr) {
+  if (flat == nullptr) {
     GUC_check_errdetail("%s", error);
     GUC_check_errhint("Write region=duration pairs, as in 'eu-west=10s, us-east=500ms'.");
     return false;
   }
-  // GUC frees *extra with free(); the vector is handed over through a
-  // malloc'd pointer to it.
-  auto **holder = static_cast<std::vector<core::RegionBound> **>(malloc(sizeof(void *)));
-  if (holder == nullptr) {
-    delete static_cast<std::vector<core::RegionBound> *>(parsed);
-    return false;
-  }
-  *holder = static_cast<std::vector<core::RegionBound> *>(parsed);
-  *extra = holder;
+  *extra = flat;
   return true;
 }
 
 void assign_freshness_bounds(const char *, void *extra) {
-  freshness_bounds =
-      extra != nullptr ? *static_cast<std::vector<core::RegionBound> **>(extra) : nullptr;
+  freshness_bounds = static_cast<const FreshnessBounds *>(extra);
 }
 
 }  // namespace edgestate
