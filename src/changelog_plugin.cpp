@@ -1,7 +1,6 @@
 // The `edgestate` logical decoding output plugin: committed inserts into
 // sensorstate tables as the compact binary change-log (docs/changelog-format.md)
 // or as JSON lines. Options: format, tables, origin, include-timestamps.
-#include <memory>
 #include <new>
 #include <string>
 #include <variant>
@@ -47,6 +46,13 @@ struct PluginState {
   List *skipped_origins;  // RepOriginId as ints
   List *tables;           // qualified names (char *), NIL: every sensorstate table
   Oid sensorstate_am;
+  // The relation of the previous change in this transaction, whether it is
+  // wanted and its qualified name (in the decoding context): a transaction's
+  // changes mostly come from one table, and change callbacks get no memory
+  // context that is reset per change.
+  Oid last_relid;
+  bool last_wanted;
+  char *last_table;
   core::ChangelogEncoder *encoder;
   MemoryContextCallback destroy_encoder;
   // JSON mode: the lines of the current transaction not yet written, the
@@ -198,6 +204,7 @@ int64_t unix_us(TimestampTz ts) {
 
 void plugin_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn) {
   auto *state = static_cast<PluginState *>(ctx->output_plugin_private);
+  state->last_relid = InvalidOid;  // a name may differ in another transaction
   if (state->json) {
     resetStringInfo(&state->json_lines);
     state->json_line_count = 0;
@@ -210,18 +217,33 @@ void plugin_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn) {
   });
 }
 
-bool wanted_table(PluginState *state, Relation relation, char **qualified) {
+bool is_wanted(PluginState *state, Relation relation, const char *qualified) {
   if (!OidIsValid(state->sensorstate_am)) state->sensorstate_am = edgestate::sensorstate_am_oid();
   if (relation->rd_rel->relkind != RELKIND_RELATION ||
       relation->rd_rel->relam != state->sensorstate_am)
     return false;
-  *qualified = psprintf("%s.%s", get_namespace_name(RelationGetNamespace(relation)),
-                        RelationGetRelationName(relation));
   if (state->tables == NIL) return true;
   ListCell *cell;
   foreach (cell, state->tables)
-    if (strcmp(static_cast<const char *>(lfirst(cell)), *qualified) == 0) return true;
+    if (strcmp(static_cast<const char *>(lfirst(cell)), qualified) == 0) return true;
   return false;
+}
+
+// Whether the relation's changes go into the change-log, and its qualified
+// name; looked up once per relation while its changes follow each other.
+bool wanted_table(LogicalDecodingContext *ctx, PluginState *state, Relation relation,
+                  const char **qualified) {
+  if (RelationGetRelid(relation) != state->last_relid) {
+    MemoryContext old = MemoryContextSwitchTo(ctx->context);
+    if (state->last_table != nullptr) pfree(state->last_table);
+    state->last_table = psprintf("%s.%s", get_namespace_name(RelationGetNamespace(relation)),
+                                 RelationGetRelationName(relation));
+    MemoryContextSwitchTo(old);
+    state->last_relid = RelationGetRelid(relation);
+    state->last_wanted = is_wanted(state, relation, state->last_table);
+  }
+  *qualified = state->last_table;
+  return state->last_wanted;
 }
 
 std::string_view text_of(Datum datum) {
@@ -232,9 +254,9 @@ std::string_view text_of(Datum datum) {
 void plugin_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation relation,
                    ReorderBufferChange *change) {
   auto *state = static_cast<PluginState *>(ctx->output_plugin_private);
-  char *table = nullptr;
+  const char *table = nullptr;
   if (change->action != REORDER_BUFFER_CHANGE_INSERT || change->data.tp.newtuple == nullptr ||
-      !wanted_table(state, relation, &table))
+      !wanted_table(ctx, state, relation, &table))
     return;
   const edgestate::SensorstateColumns *columns = edgestate::sensorstate_columns(relation);
   TupleDesc desc = RelationGetDescr(relation);
