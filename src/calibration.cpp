@@ -176,10 +176,6 @@ CalibrationSlot copy_of_slot(int slot) {
   return copy;
 }
 
-std::string_view text_view(const text *value) {
-  return {VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value)};
-}
-
 Interval *micros_to_interval(int64_t micros) {
   auto *result = static_cast<Interval *>(palloc0(sizeof(Interval)));
   result->time = micros;

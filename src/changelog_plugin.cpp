@@ -246,11 +246,6 @@ bool wanted_table(LogicalDecodingContext *ctx, PluginState *state, Relation rela
   return state->last_wanted;
 }
 
-std::string_view text_of(Datum datum) {
-  text *value = DatumGetTextPP(datum);
-  return {VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value)};
-}
-
 void plugin_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation relation,
                    ReorderBufferChange *change) {
   auto *state = static_cast<PluginState *>(ctx->output_plugin_private);
@@ -276,9 +271,10 @@ void plugin_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation 
     skew_ms = static_cast<uint32_t>((bound->time + static_cast<int64>(bound->day) * USECS_PER_DAY) /
                                     1000);
   }
-  std::string_view region = text_of(values[3]);
-  std::string_view device = nulls[4] ? std::string_view() : text_of(values[4]);
-  std::string_view key_text = columns->key_is_text ? text_of(values[0]) : std::string_view();
+  std::string_view region = edgestate::text_datum_view(values[3]);
+  std::string_view device = nulls[4] ? std::string_view() : edgestate::text_datum_view(values[4]);
+  std::string_view key_text =
+      columns->key_is_text ? edgestate::text_datum_view(values[0]) : std::string_view();
   int64 key_number = columns->key_is_text           ? 0
                      : columns->key_type == INT8OID ? DatumGetInt64(values[0])
                                                     : DatumGetInt32(values[0]);

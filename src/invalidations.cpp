@@ -10,6 +10,7 @@
 #include "core/invalidation_payload.h"
 #include "guard.hpp"
 #include "gucs.hpp"
+#include "sensorstate_contract.hpp"
 #include "shmem.hpp"
 
 extern "C" {
@@ -120,16 +121,6 @@ uint64 oldest() {
   return newest >= floor + shared->ring_size ? newest - shared->ring_size + 1 : floor;
 }
 
-struct Entry {
-  uint64 seq;
-  int64 commit_us;
-  Oid db;
-  Oid rel;
-  bool key_is_text;
-  std::string_view region;
-  std::string_view key;
-};
-
 // Copies slot `seq`; false when it is not published yet or was overwritten.
 bool read_slot(uint64 seq, RingSlot *copy) {
   RingSlot &slot = slot_of(seq);
@@ -152,9 +143,7 @@ bool read_slot(uint64 seq, RingSlot *copy) {
 // Keys travel as text: integer keys (8 big-endian bytes) in decimal.
 std::string key_text(const RingSlot &slot) {
   if (slot.key_is_text) return std::string(slot.key, slot.key_size);
-  uint64 bits = 0;
-  for (int i = 0; i < slot.key_size; ++i) bits = (bits << 8) | static_cast<uint8>(slot.key[i]);
-  return std::to_string(static_cast<int64>(bits));
+  return std::to_string(sensorstate_integer_key(std::string_view(slot.key, slot.key_size)));
 }
 
 int my_worker = -1;  // this process's slot when it is a worker
@@ -736,9 +725,8 @@ ES_SQL_FUNCTION(es_invalidations_since) {
     if (copy.key_is_text) {
       values[3] = PointerGetDatum(cstring_to_text_with_len(copy.key, copy.key_size));
     } else {
-      uint64 bits = 0;
-      for (int i = 0; i < copy.key_size; ++i) bits = (bits << 8) | static_cast<uint8>(copy.key[i]);
-      values[3] = CStringGetTextDatum(psprintf(INT64_FORMAT, static_cast<int64>(bits)));
+      values[3] = CStringGetTextDatum(psprintf(
+          INT64_FORMAT, sensorstate_integer_key(std::string_view(copy.key, copy.key_size))));
     }
     values[4] = BoolGetDatum(false);
     values[5] = TimestampTzGetDatum(copy.commit_us -

@@ -57,24 +57,9 @@ struct ReadContext {
 Datum key_text(const ReadContext &context, std::string_view key) {
   if (context.columns->key_is_text)
     return PointerGetDatum(cstring_to_text_with_len(key.data(), static_cast<int>(key.size())));
-  uint64 bits = 0;
-  for (char byte : key) bits = (bits << 8) | static_cast<uint8>(byte);
   char buffer[32];
-  snprintf(buffer, sizeof buffer, INT64_FORMAT, static_cast<int64>(bits));
+  snprintf(buffer, sizeof buffer, INT64_FORMAT, sensorstate_integer_key(key));
   return CStringGetTextDatum(buffer);
-}
-
-// Encodes a key datum of the table's key type as index key bytes.
-std::string_view key_bytes(const SensorstateColumns &columns, Datum datum, char *buffer) {
-  if (columns.key_is_text) {
-    text *value = DatumGetTextPP(datum);
-    return {VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value)};
-  }
-  int64 number =
-      columns.key_type == INT8OID ? DatumGetInt64(datum) : static_cast<int64>(DatumGetInt32(datum));
-  uint64 bits = static_cast<uint64>(number);
-  for (int i = 7; i >= 0; --i, bits >>= 8) buffer[i] = static_cast<char>(bits & 0xFF);
-  return {buffer, 8};
 }
 
 void emit(const ReadContext &context, std::string_view key, const uint8_t *state_bytes,
@@ -167,7 +152,7 @@ void compute_from_table(ReadContext &context, bool one_key, Datum key_datum, uin
     const auto *data = reinterpret_cast<const uint8_t *>(VARDATA_ANY(state_bytes));
     size_t size = VARSIZE_ANY_EXHDR(state_bytes);
     char buffer[8];
-    std::string_view bytes = key_bytes(*context.columns, key, buffer);
+    std::string_view bytes = sensorstate_key_bytes(*context.columns, key, buffer);
     core::StateView loaded;
     if (core::decode_state(data, size, &loaded) != core::DecodeStatus::kOk)
       ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("corrupted state from merge_agg")));
@@ -247,7 +232,7 @@ ES_SQL_FUNCTION(es_latest_key) {
     }
   }
   char buffer[8];
-  std::string_view bytes = key_bytes(*context.columns, key_datum, buffer);
+  std::string_view bytes = sensorstate_key_bytes(*context.columns, key_datum, buffer);
   Oid relid = RelationGetRelid(context.rel);
   core::LatestKey index_key{MyDatabaseId, relid, bytes};
   auto *entry = static_cast<core::LatestEntry *>(palloc(sizeof(core::LatestEntry)));

@@ -216,37 +216,23 @@ Datum required(Relation rel, TupleTableSlot *slot, AttrNumber attnum) {
   return slot->tts_values[attnum - 1];
 }
 
-std::string_view text_of(Datum datum) {
-  text *value = DatumGetTextPP(datum);
-  return {VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value)};
-}
-
 // arrival_us: when the row arrived (one clock reading per batch).
 void capture(Relation rel, const SensorstateColumns *columns, TupleTableSlot *slot,
              int64_t arrival_us) {
   slot_getallattrs(slot);
 
   char key_buffer[8];
-  std::string_view key;
-  Datum key_datum = required(rel, slot, columns->key);
-  if (columns->key_is_text) {
-    key = text_of(key_datum);
-    if (key.size() > kMaxKeyBytes)
-      bad_reading(rel, ERRCODE_STRING_DATA_RIGHT_TRUNCATION, "key is longer than 255 bytes");
-  } else {
-    int64 number = columns->key_type == INT8OID ? DatumGetInt64(key_datum)
-                                                : static_cast<int64>(DatumGetInt32(key_datum));
-    uint64 bits = static_cast<uint64>(number);
-    for (int i = 7; i >= 0; --i, bits >>= 8) key_buffer[i] = static_cast<char>(bits & 0xFF);
-    key = std::string_view(key_buffer, 8);
-  }
+  std::string_view key =
+      sensorstate_key_bytes(*columns, required(rel, slot, columns->key), key_buffer);
+  if (key.size() > kMaxKeyBytes)
+    bad_reading(rel, ERRCODE_STRING_DATA_RIGHT_TRUNCATION, "key is longer than 255 bytes");
 
   double value = DatumGetFloat8(required(rel, slot, columns->value));
   uint64_t ts = DatumGetUInt64(required(rel, slot, columns->ts));
-  std::string_view region = text_of(required(rel, slot, columns->region));
+  std::string_view region = text_datum_view(required(rel, slot, columns->region));
   std::string_view device;
   if (columns->device != InvalidAttrNumber && !slot->tts_isnull[columns->device - 1])
-    device = text_of(slot->tts_values[columns->device - 1]);
+    device = text_datum_view(slot->tts_values[columns->device - 1]);
   uint32_t skew_ms = static_cast<uint32_t>(guc_default_skew_bound_ms);
   if (columns->skew_bound != InvalidAttrNumber && !slot->tts_isnull[columns->skew_bound - 1]) {
     const Interval *bound = DatumGetIntervalP(slot->tts_values[columns->skew_bound - 1]);

@@ -233,4 +233,22 @@ SensorstateColumnNames sensorstate_column_names(Relation rel, const SensorstateC
                                 name(columns.device), name(columns.skew_bound)};
 }
 
+std::string_view sensorstate_key_bytes(const SensorstateColumns &columns, Datum key, char *buffer) {
+  if (columns.key_is_text) {
+    text *value = DatumGetTextPP(key);
+    return {VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value)};
+  }
+  int64 number =
+      columns.key_type == INT8OID ? DatumGetInt64(key) : static_cast<int64>(DatumGetInt32(key));
+  uint64 bits = static_cast<uint64>(number);
+  for (int i = 7; i >= 0; --i, bits >>= 8) buffer[i] = static_cast<char>(bits & 0xFF);
+  return {buffer, 8};
+}
+
+int64 sensorstate_integer_key(std::string_view bytes) {
+  uint64 bits = 0;
+  for (char byte : bytes) bits = (bits << 8) | static_cast<uint8>(byte);
+  return static_cast<int64>(bits);
+}
+
 }  // namespace edgestate

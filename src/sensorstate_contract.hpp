@@ -5,6 +5,8 @@
 // labels change.
 #pragma once
 
+#include <string_view>
+
 #include "pg.hpp"
 
 extern "C" {
@@ -27,6 +29,13 @@ struct SensorstateColumns {
 
 // The table's columns; ERROR 42P16 with a hint when it does not fit.
 const SensorstateColumns *sensorstate_columns(Relation rel);
+
+// The bytes the latest index and the invalidation ring keep for a key: a
+// text key's own bytes; an integer key as 8 big-endian bytes, written to
+// buffer (8 bytes).
+std::string_view sensorstate_key_bytes(const SensorstateColumns &columns, Datum key, char *buffer);
+// The integer 8 big-endian key bytes stand for.
+int64 sensorstate_integer_key(std::string_view bytes);
 
 // Drops the cached columns of a relation (after edgestate.configure()).
 void forget_columns(Oid relid);

@@ -29,6 +29,7 @@ extern "C" {
 using edgestate::cpp_entry;
 using edgestate::pg_call;
 using edgestate::SqlError;
+using edgestate::text_view;
 namespace core = edgestate::core;
 
 namespace {
@@ -61,10 +62,6 @@ bytea *bytes_to_state_datum(const std::vector<uint8_t> &bytes) {
   SET_VARSIZE(result, VARHDRSZ + bytes.size());
   memcpy(VARDATA(result), bytes.data(), bytes.size());
   return result;
-}
-
-std::string_view text_view(const text *value) {
-  return {VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value)};
 }
 
 // A skew bound as whole milliseconds in 0 .. 24 h.
