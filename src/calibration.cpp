@@ -176,12 +176,6 @@ CalibrationSlot copy_of_slot(int slot) {
   return copy;
 }
 
-Interval *micros_to_interval(int64_t micros) {
-  auto *result = static_cast<Interval *>(palloc0(sizeof(Interval)));
-  result->time = micros;
-  return result;
-}
-
 // The lateness recommended by a delay sketch: its window_confidence quantile
 // clamped to [min_lateness, max_lateness].
 int64_t recommended_us(const core::DelaySketch &sketch) {
@@ -363,7 +357,7 @@ ES_SQL_FUNCTION(es_recommended_lateness) {
                            static_cast<int>(region.size()), region.data(), get_rel_name(relid)),
                     errhint("The region is unknown, or nothing was inserted for it since the "
                             "server started; pass an explicit lateness.")));
-  PG_RETURN_INTERVAL_P(micros_to_interval(recommended_us(sketch)));
+  PG_RETURN_INTERVAL_P(interval_of_us(recommended_us(sketch)));
 }
 
 // arrival_delays(table): per region, the observed delays and the recommendation.
@@ -384,10 +378,10 @@ ES_SQL_FUNCTION(es_arrival_delays) {
     bool nulls[6] = {};
     values[0] = PointerGetDatum(cstring_to_text_with_len(slot.region, slot.region_size));
     values[1] = Int64GetDatum(static_cast<int64>(core::delay_sketch_count(sketch)));
-    values[2] = IntervalPGetDatum(micros_to_interval(core::delay_sketch_quantile(sketch, 0.5)));
-    values[3] = IntervalPGetDatum(micros_to_interval(core::delay_sketch_quantile(sketch, 0.99)));
-    values[4] = IntervalPGetDatum(micros_to_interval(core::delay_sketch_quantile(sketch, 1.0)));
-    values[5] = IntervalPGetDatum(micros_to_interval(recommended_us(sketch)));
+    values[2] = IntervalPGetDatum(interval_of_us(core::delay_sketch_quantile(sketch, 0.5)));
+    values[3] = IntervalPGetDatum(interval_of_us(core::delay_sketch_quantile(sketch, 0.99)));
+    values[4] = IntervalPGetDatum(interval_of_us(core::delay_sketch_quantile(sketch, 1.0)));
+    values[5] = IntervalPGetDatum(interval_of_us(recommended_us(sketch)));
     tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
   }
   return Datum(0);
@@ -410,8 +404,8 @@ ES_SQL_FUNCTION(es_clock_skews) {
     bool nulls[4] = {};
     values[0] = PointerGetDatum(cstring_to_text_with_len(slot.region, slot.region_size));
     values[1] = Int64GetDatum(static_cast<int64>(core::delay_sketch_count(sketch)));
-    values[2] = IntervalPGetDatum(micros_to_interval(core::delay_sketch_quantile(sketch, 0.5)));
-    values[3] = IntervalPGetDatum(micros_to_interval(core::delay_sketch_quantile(sketch, 0.99)));
+    values[2] = IntervalPGetDatum(interval_of_us(core::delay_sketch_quantile(sketch, 0.5)));
+    values[3] = IntervalPGetDatum(interval_of_us(core::delay_sketch_quantile(sketch, 0.99)));
     tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
   }
   return Datum(0);

@@ -198,10 +198,6 @@ void plugin_startup(LogicalDecodingContext *ctx, OutputPluginOptions *options, b
 
 void plugin_shutdown(LogicalDecodingContext *) {}
 
-int64_t unix_us(TimestampTz ts) {
-  return ts + static_cast<int64>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
-}
-
 void plugin_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn) {
   auto *state = static_cast<PluginState *>(ctx->output_plugin_private);
   state->last_relid = InvalidOid;  // a name may differ in another transaction
@@ -212,7 +208,8 @@ void plugin_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn) {
     return;
   }
   cpp_entry([&] {
-    state->encoder->begin(txn->final_lsn, unix_us(txn->xact_time.commit_time), txn->origin_id);
+    state->encoder->begin(txn->final_lsn, edgestate::unix_us(txn->xact_time.commit_time),
+                          txn->origin_id);
     return Datum(0);
   });
 }
@@ -292,7 +289,7 @@ void plugin_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation 
       return Datum(0);
     }
     core::ChangelogFrame frame{
-        false, txn->final_lsn, unix_us(txn->xact_time.commit_time), txn->origin_id, {}};
+        false, txn->final_lsn, edgestate::unix_us(txn->xact_time.commit_time), txn->origin_id, {}};
     core::ChangelogReading reading;
     reading.table = table;
     if (columns->key_is_text)
@@ -319,7 +316,8 @@ void plugin_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation 
     if (payload >= core::kChangelogSplitPayloadBytes) {
       emit_frame(ctx, state, true);
       cpp_entry([&] {
-        state->encoder->begin(txn->final_lsn, unix_us(txn->xact_time.commit_time), txn->origin_id);
+        state->encoder->begin(txn->final_lsn, edgestate::unix_us(txn->xact_time.commit_time),
+                              txn->origin_id);
         return Datum(0);
       });
     }

@@ -124,9 +124,7 @@ void clock_shmem_init(void *memory, bool found) {
 }
 
 uint64_t wall_clock_ms() {
-  TimestampTz now = GetCurrentTimestamp();
-  int64 unix_ms = now / 1000 +
-                  static_cast<int64>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000;
+  int64 unix_ms = now_unix_us() / 1000;
   return unix_ms > 0 ? static_cast<uint64_t>(unix_ms) : 0;
 }
 

@@ -19,9 +19,6 @@ namespace core = edgestate::core;
 
 namespace {
 
-constexpr int64 kUnixEpochInPostgresUs =
-    static_cast<int64>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
-
 Datum hlc_datum(uint64_t value) { return UInt64GetDatum(value); }
 uint64_t hlc_arg(FunctionCallInfo fcinfo, int n) { return DatumGetUInt64(PG_GETARG_DATUM(n)); }
 
@@ -35,15 +32,15 @@ uint64_t hlc_arg(FunctionCallInfo fcinfo, int n) { return DatumGetUInt64(PG_GETA
 // timestamptz to Unix milliseconds, rounding down to the millisecond.
 uint64_t timestamptz_to_ms(TimestampTz ts) {
   if (TIMESTAMP_NOT_FINITE(ts)) hlc_out_of_range("infinite timestamp");
-  int64 unix_us = ts + kUnixEpochInPostgresUs;
-  if (unix_us < 0) hlc_out_of_range("timestamp before 1970-01-01");
-  uint64_t ms = static_cast<uint64_t>(unix_us) / 1000;
+  int64 since_1970_us = edgestate::unix_us(ts);
+  if (since_1970_us < 0) hlc_out_of_range("timestamp before 1970-01-01");
+  uint64_t ms = static_cast<uint64_t>(since_1970_us) / 1000;
   if (ms > core::kMaxPhysicalMs) hlc_out_of_range("timestamp after 10889-08-02");
   return ms;
 }
 
 TimestampTz ms_to_timestamptz(uint64_t ms) {
-  return static_cast<int64>(ms) * 1000 - kUnixEpochInPostgresUs;
+  return edgestate::timestamptz_of_unix_us(static_cast<int64>(ms) * 1000);
 }
 
 // Parses "<any timestamptz literal>[#<logical>]". ISO 8601 texts with an

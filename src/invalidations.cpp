@@ -195,9 +195,7 @@ void invalidations_shmem_init(void *memory, bool found) {
   shared->ring_size = static_cast<uint32>(guc_invalidation_ring_size);
   // Sequence numbers keep increasing across restarts (the ring does not
   // survive them): they start from the wall clock's milliseconds << 16.
-  TimestampTz now = GetCurrentTimestamp();
-  uint64 ms = static_cast<uint64>(
-      (now + static_cast<int64>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY) / 1000);
+  uint64 ms = static_cast<uint64>(now_unix_us() / 1000);
   shared->first_seq = (ms << 16) + 1;
   pg_atomic_init_u64(&shared->next_seq, shared->first_seq);
   for (WorkerSlot &worker : shared->workers) worker = WorkerSlot{InvalidOid, false, 0, nullptr};
@@ -399,21 +397,20 @@ void restore_channels(const DrainPosition &record, uint64 position) {
 // The record save_position stores: the most recently used channels, if
 // there are more than it can keep.
 void record_channels(DrainPosition *record) {
-  std::vector<std::pair<uint64, const std::string *>> recent;
-  for (const auto &[channel, sent] : last_sent_on_channel)
-    if (channel.size() < NAMEDATALEN && sent.table.size() < 2 * NAMEDATALEN)
-      recent.emplace_back(sent.last_seq, &channel);
+  // Channel names fit NAMEDATALEN and "schema.table" twice that, by
+  // construction.
+  std::vector<const std::pair<const std::string, ChannelSent> *> recent;
+  for (const auto &entry : last_sent_on_channel) recent.push_back(&entry);
   std::sort(recent.begin(), recent.end(),
-            [](const auto &a, const auto &b) { return a.first > b.first; });
+            [](const auto *a, const auto *b) { return a->second.last_seq > b->second.last_seq; });
   if (recent.size() > kSavedChannels) recent.resize(kSavedChannels);
   record->prev_seq_floor = prev_seq_floor;
   record->channel_count = static_cast<int>(recent.size());
   for (size_t i = 0; i < recent.size(); ++i) {
     SavedChannel &out = record->channels[i];
-    const std::string &channel = *recent[i].second;
-    strlcpy(out.channel, channel.c_str(), sizeof out.channel);
-    strlcpy(out.table, last_sent_on_channel.at(channel).table.c_str(), sizeof out.table);
-    out.last_seq = recent[i].first;
+    strlcpy(out.channel, recent[i]->first.c_str(), sizeof out.channel);
+    strlcpy(out.table, recent[i]->second.table.c_str(), sizeof out.table);
+    out.last_seq = recent[i]->second.last_seq;
   }
 }
 
@@ -599,18 +596,21 @@ void edgestate_invalidation_worker_main(Datum arg) {
     }
     bool sent = false;
     bool failed = false;
+    char failure[256];
     cpp_entry([&] {
       try {
         sent = drain(&position);
       } catch (const PgError &error) {
         // NOTIFY refused (its queue is full, say): these keys are skipped;
-        // clients notice the gap in the sequence and catch up.
-        ereport(LOG, (errmsg("edgestate: sending invalidations failed: %s", error.what())));
+        // clients notice the gap in the sequence and catch up. Logged once
+        // the exception is gone.
+        strlcpy(failure, error.what(), sizeof failure);
         failed = true;
       }
       return Datum(0);
     });
     if (failed) {
+      ereport(LOG, (errmsg("edgestate: sending invalidations failed: %s", failure)));
       AbortCurrentTransaction();
       // The batch is skipped; position is past it.
       if (position > 0) raise_prev_seq_floor(position - 1);
@@ -632,11 +632,7 @@ void edgestate_invalidation_worker_main(Datum arg) {
         TimestampDifferenceExceeds(last_active, GetCurrentTimestamp(), kIdleExitMs)) {
       // Unregister first, then look once more: a writer that appends after
       // this sees no worker and starts one; one that appended before is seen.
-      LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-      shared->workers[my_worker].registered = false;
-      shared->workers[my_worker].pid = 0;
-      shared->workers[my_worker].latch = nullptr;
-      LWLockRelease(shared->lock);
+      forget_worker(0, 0);
       pg_memory_barrier();
       if (position <= head()) start_worker_if_missing();  // a successor takes them
       proc_exit(0);
@@ -667,7 +663,8 @@ ES_SQL_FUNCTION(es_channel) {
 
 ES_SQL_FUNCTION(es_invalidation_head) {
   require_shmem("edgestate.invalidation_head()");
-  PG_RETURN_INT64(static_cast<int64>(head() >= shared->first_seq ? head() : shared->first_seq - 1));
+  // Before any entry, head() is first_seq - 1: below every entry to come.
+  PG_RETURN_INT64(static_cast<int64>(head()));
 }
 
 // invalidations_since(after_seq): what a client missed, or one resync row.
@@ -729,9 +726,7 @@ ES_SQL_FUNCTION(es_invalidations_since) {
           INT64_FORMAT, sensorstate_integer_key(std::string_view(copy.key, copy.key_size))));
     }
     values[4] = BoolGetDatum(false);
-    values[5] = TimestampTzGetDatum(copy.commit_us -
-                                    static_cast<int64>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) *
-                                        USECS_PER_DAY);
+    values[5] = TimestampTzGetDatum(timestamptz_of_unix_us(copy.commit_us));
     tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
   }
   return Datum(0);

@@ -37,15 +37,6 @@ namespace {
 
 constexpr int kLatestColumns = 11;
 
-int64_t now_unix_us() {
-  return GetCurrentTimestamp() +
-         static_cast<int64>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
-}
-
-TimestampTz unix_us_to_timestamptz(int64_t us) {
-  return us - static_cast<int64>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
-}
-
 struct ReadContext {
   Relation rel;
   const SensorstateColumns *columns;
@@ -70,9 +61,8 @@ void emit(const ReadContext &context, std::string_view key, const uint8_t *state
             (errcode(ERRCODE_DATA_CORRUPTED), errmsg("corrupted state in the latest index")));
   const core::Reading &winner = state.winner();
   TimestampTz reading_time =
-      unix_us_to_timestamptz(static_cast<int64_t>(core::hlc_physical(winner.hlc)) * 1000);
-  Interval *age = static_cast<Interval *>(palloc0(sizeof(Interval)));
-  age->time = context.now - reading_time;
+      timestamptz_of_unix_us(static_cast<int64_t>(core::hlc_physical(winner.hlc)) * 1000);
+  Interval *age = interval_of_us(context.now - reading_time);
   bytea *state_datum = static_cast<bytea *>(palloc(VARHDRSZ + state_size));
   SET_VARSIZE(state_datum, VARHDRSZ + state_size);
   memcpy(VARDATA(state_datum), state_bytes, state_size);
@@ -97,7 +87,7 @@ void emit(const ReadContext &context, std::string_view key, const uint8_t *state
   if (arrival_us == 0)
     nulls[10] = true;
   else
-    values[10] = TimestampTzGetDatum(unix_us_to_timestamptz(arrival_us));
+    values[10] = TimestampTzGetDatum(timestamptz_of_unix_us(arrival_us));
   tuplestore_putvalues(context.rsinfo->setResult, context.rsinfo->setDesc, values, nulls);
 }
 
@@ -350,8 +340,5 @@ ES_SQL_FUNCTION(es_sensorstate_columns) {
 // freshness_bound(region): the bound latest() applies to the region's values.
 ES_SQL_FUNCTION(es_freshness_bound) {
   text *region = PG_GETARG_TEXT_PP(0);
-  auto *bound = static_cast<Interval *>(palloc0(sizeof(Interval)));
-  bound->time =
-      freshness_bound_ms(std::string_view(VARDATA_ANY(region), VARSIZE_ANY_EXHDR(region))) * 1000;
-  PG_RETURN_INTERVAL_P(bound);
+  PG_RETURN_INTERVAL_P(interval_of_us(freshness_bound_ms(text_view(region)) * 1000));
 }

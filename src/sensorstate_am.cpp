@@ -88,11 +88,6 @@ void stop_tracking(Relation rel) {
                    "bytes of memory each).")));
 }
 
-int64_t now_us() {
-  return GetCurrentTimestamp() +
-         static_cast<int64>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
-}
-
 // What publishing one transaction's changes carries from change to change.
 struct Publication {
   int64_t arrival;
@@ -135,7 +130,7 @@ void publish_change(const PendingChange &change, void *arg) {
 void apply_committed() {
   if (!shmem_ready()) return;
   calibration_publish();
-  Publication publication{now_us(), InvalidOid, {}, false};
+  Publication publication{now_unix_us(), InvalidOid, {}, false};
   ListCell *cell;
   foreach (cell, markers) {
     auto *marker = static_cast<Marker *>(lfirst(cell));
@@ -273,14 +268,14 @@ void sensorstate_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
   // Captured before the insert, while the slot's values are at hand: heap's
   // insert materializes the slot, which drops them. An insert that fails
   // aborts the transaction, and its capture with it.
-  if (shmem_ready()) capture(rel, sensorstate_columns(rel), slot, now_us());
+  if (shmem_ready()) capture(rel, sensorstate_columns(rel), slot, now_unix_us());
   heap->tuple_insert(rel, slot, cid, options, bistate);
 }
 
 void sensorstate_tuple_complete_speculative(Relation rel, TupleTableSlot *slot, uint32 token,
                                             bool succeeded) {
   heap->tuple_complete_speculative(rel, slot, token, succeeded);
-  if (succeeded && shmem_ready()) capture(rel, sensorstate_columns(rel), slot, now_us());
+  if (succeeded && shmem_ready()) capture(rel, sensorstate_columns(rel), slot, now_unix_us());
 }
 
 void sensorstate_multi_insert(Relation rel, TupleTableSlot **slots, int count, CommandId cid,
@@ -291,7 +286,7 @@ void sensorstate_multi_insert(Relation rel, TupleTableSlot **slots, int count, C
     // Looked up once per batch: capture does no catalog access that could
     // invalidate the cached columns.
     const SensorstateColumns *columns = sensorstate_columns(rel);
-    int64_t arrival = now_us();
+    int64_t arrival = now_unix_us();
     for (int i = 0; i < count; ++i) capture(rel, columns, slots[i], arrival);
   }
   heap->multi_insert(rel, slots, count, cid, options, bistate);

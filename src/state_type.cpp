@@ -43,6 +43,11 @@ void decode_or_throw(const bytea *state, core::StateView *view, int sqlstate) {
                    std::string("invalid edgestate.state value: ") + core::describe(status));
 }
 
+// A skew bound as an interval.
+Interval *skew_interval(uint32_t ms) {
+  return pg_call([&] { return edgestate::interval_of_us(static_cast<int64>(ms) * 1000); });
+}
+
 core::StateView state_arg(FunctionCallInfo fcinfo, int n) {
   core::StateView view;
   decode_or_throw(PG_GETARG_BYTEA_PP(n), &view, ERRCODE_DATA_CORRUPTED);
@@ -83,12 +88,6 @@ int reading_error_sqlstate(core::ReadingError error) {
     default:
       return ERRCODE_INVALID_PARAMETER_VALUE;
   }
-}
-
-Interval *ms_to_interval(uint32_t ms) {
-  auto *result = static_cast<Interval *>(pg_call([] { return palloc0(sizeof(Interval)); }));
-  result->time = static_cast<int64>(ms) * 1000;
-  return result;
 }
 
 Datum name_datum(std::string_view name) {
@@ -298,7 +297,7 @@ ES_SQL_FUNCTION(es_state_device) {
 }
 ES_SQL_FUNCTION(es_state_skew_bound) {
   return cpp_entry(
-      [&] { return PointerGetDatum(ms_to_interval(state_arg(fcinfo, 0).winner().skew_ms)); });
+      [&] { return PointerGetDatum(skew_interval(state_arg(fcinfo, 0).winner().skew_ms)); });
 }
 ES_SQL_FUNCTION(es_state_conflicted) {
   return cpp_entry([&] { return BoolGetDatum(core::is_conflicted(state_arg(fcinfo, 0))); });
@@ -331,7 +330,7 @@ ES_SQL_FUNCTION(es_state_entries) {
         nulls[3] = true;
       else
         values[3] = name_datum(entry.device);
-      values[4] = PointerGetDatum(ms_to_interval(entry.skew_ms));
+      values[4] = PointerGetDatum(skew_interval(entry.skew_ms));
       values[5] = name_datum(role);
       values[6] = Int32GetDatum(i);
       pg_call([&] { tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls); });
