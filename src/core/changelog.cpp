@@ -15,6 +15,7 @@
 #include "core/civil_date.h"
 #include "core/crc32c.h"
 #include "core/hlc.h"
+#include "core/reading.h"
 #include "core/varint.h"
 
 namespace edgestate::core {
@@ -115,12 +116,6 @@ void put_string(std::vector<uint8_t> *out, std::string_view s) {
   out->insert(out->end(), s.begin(), s.end());
 }
 
-uint64_t bits_of(double v) {
-  uint64_t bits;
-  std::memcpy(&bits, &v, sizeof bits);
-  return bits;
-}
-
 // The integer m with |m| < 2^50 such that m / 10^d (binary64 division) has
 // exactly these bits, if there is one. It is unique, and round(v * 10^d)
 // finds it: v * 10^d is within 1/4 of m.
@@ -131,7 +126,7 @@ bool decimal_units(uint64_t bits, int d, int64_t *m) {
   if (!(std::fabs(scaled) < static_cast<double>(kDecimalLimit))) return false;  // also NaN
   const auto n = static_cast<int64_t>(std::nearbyint(scaled));
   if (n >= kDecimalLimit || n <= -kDecimalLimit) return false;
-  if (bits_of(static_cast<double>(n) / kPow10[d]) != bits) return false;
+  if (double_bits(static_cast<double>(n) / kPow10[d]) != bits) return false;
   *m = n;
   return true;
 }
@@ -169,13 +164,7 @@ size_t value_delta(uint64_t previous, uint64_t current, uint8_t *out) {
     uint64_t z = zigzag_encode(step);
     if (1 + varint64_size(z) < xor_bytes) {
       out[0] = static_cast<uint8_t>(kDecimalStep | d);
-      size_t n = 1;
-      while (z >= 0x80) {
-        out[n++] = static_cast<uint8_t>(z | 0x80);
-        z >>= 7;
-      }
-      out[n++] = static_cast<uint8_t>(z);
-      return n;
+      return static_cast<size_t>(put_varint64(out + 1, z) - out);
     }
   }
   out[0] = static_cast<uint8_t>(leading << 4 | trailing);
@@ -239,7 +228,7 @@ struct Reader {
       if (step <= -2 * kDecimalLimit || step >= 2 * kDecimalLimit) return false;
       m += step;
       if (m <= -kDecimalLimit || m >= kDecimalLimit) return false;
-      current = bits_of(static_cast<double>(m) / kPow10[d]);
+      current = double_bits(static_cast<double>(m) / kPow10[d]);
     } else {
       const unsigned leading = control >> 4;
       const unsigned trailing = control & 0x0F;
@@ -478,7 +467,7 @@ void ChangelogEncoder::add(std::string_view table,
                            uint64_t hlc, std::string_view region, std::string_view device,
                            uint32_t skew_ms) {
   assert(open_);
-  const uint64_t bits = bits_of(value);
+  const uint64_t bits = double_bits(value);
 
   bool new_table, new_region, new_device = false;
   const uint32_t table_id = intern(&tables_, table, &new_table);

@@ -161,9 +161,8 @@ int64_t delay_sketch_bucket_upper(size_t bucket) {
 
 void delay_sketch_init(DelaySketch *sketch, uint32_t window_observations) {
   std::memset(sketch, 0, sizeof *sketch);
-  if (window_observations == 0) window_observations = kDelaySketchDefaultWindow;
-  if (window_observations > kDelaySketchMaxWindow) window_observations = kDelaySketchMaxWindow;
   sketch->window = window_observations;
+  sketch->window = effective_window(*sketch);
 }
 
 void delay_sketch_record(DelaySketch *sketch, int64_t micros, uint32_t count) {
@@ -171,8 +170,8 @@ void delay_sketch_record(DelaySketch *sketch, int64_t micros, uint32_t count) {
   sketch->recorded += count;
   const size_t bucket = delay_sketch_bucket_of(micros);
   // Fast path: the batch fits without reaching the window.
-  if (sketch->window != 0 && sketch->window <= kDelaySketchMaxWindow &&
-      count < sketch->window - sketch->current_total) {
+  const uint32_t window = effective_window(*sketch);
+  if (sketch->current_total < window && count < window - sketch->current_total) {
     sketch->current[bucket] = static_cast<uint16_t>(sketch->current[bucket] + count);
     sketch->current_total += count;
     if (micros < 0) sketch->current_negative += count;

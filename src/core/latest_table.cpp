@@ -418,11 +418,6 @@ bool create_entry(const PartitionRef &r, uint32_t i, uint64_t hash, const Latest
   return true;
 }
 
-bool same_winner(const Reading &a, const Reading &b) {
-  return a.hlc == b.hlc && double_bits(a.value) == double_bits(b.value) && a.skew_ms == b.skew_ms &&
-         same_origin(a, b);
-}
-
 void copy_entry(const PartitionRef &r, const SmallSlot &s, const Resolved &res, LatestEntry *out) {
   out->db = s.db;
   out->rel = s.rel;
@@ -651,7 +646,7 @@ MergeOutcome LatestTable::merge_into(uint64_t hash, const LatestKey &key, const 
     } else {
       o.dropped = merge_states(existing, incoming, max_candidates, &out);
       const size_t n = encode_state(out, buf, sizeof buf);
-      o.winner_changed = !same_winner(existing.entries[0], out.entries[0]);
+      o.winner_changed = compare_readings(existing.entries[0], out.entries[0]) != 0;
       const bool same_bytes = n == res.state_size && std::memcmp(buf, res.state, n) == 0;
       if (!same_bytes) {
         if (n == 0 || !latest_fits_table(key.key.size(), n)) {

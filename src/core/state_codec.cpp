@@ -5,6 +5,7 @@
 
 #include "core/byte_order.h"
 #include "core/short_bytes.h"
+#include "core/varint.h"
 
 namespace edgestate::core {
 namespace {
@@ -14,24 +15,6 @@ constexpr uint64_t kMantissaMask = 0x000F'FFFF'FFFF'FFFF;
 
 bool is_nan_bits(uint64_t bits) {
   return (bits & kExponentMask) == kExponentMask && (bits & kMantissaMask) != 0;
-}
-
-size_t varint_size(uint32_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
-}
-
-uint8_t *put_varint(uint8_t *p, uint32_t v) {
-  while (v >= 0x80) {
-    *p++ = static_cast<uint8_t>(v | 0x80);
-    v >>= 7;
-  }
-  *p++ = static_cast<uint8_t>(v);
-  return p;
 }
 
 // Reads the skew varint, rejecting overlong forms (a final zero byte after the
@@ -164,7 +147,7 @@ size_t encoded_size(const StateView &state) {
   size_t size = kStateHeaderBytes;
   for (size_t i = 0; i < state.count; ++i) {
     const Reading &r = state.entries[i];
-    size += 16 + varint_size(r.skew_ms) + 2 + r.region.size() + r.device.size();
+    size += 16 + varint64_size(r.skew_ms) + 2 + r.region.size() + r.device.size();
   }
   return size;
 }
@@ -180,7 +163,7 @@ size_t encode_state(const StateView &state, uint8_t *out, size_t capacity) {
     const Reading &r = state.entries[i];
     store_le64(p, double_bits(r.value));
     store_le64(p + 8, r.hlc);
-    p = put_varint(p + 16, r.skew_ms);
+    p = put_varint64(p + 16, r.skew_ms);
     p = put_name(p, r.region);
     p = put_name(p, r.device);
   }

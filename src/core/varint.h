@@ -19,6 +19,16 @@ inline void put_varint64(std::vector<uint8_t> *out, uint64_t v) {
   out->push_back(static_cast<uint8_t>(v));
 }
 
+// Writes v at p (at most kMaxVarintBytes) and returns the end.
+inline uint8_t *put_varint64(uint8_t *p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = static_cast<uint8_t>(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<uint8_t>(v);
+  return p;
+}
+
 inline size_t varint64_size(uint64_t v) {
   size_t n = 1;
   while (v >= 0x80) {
