@@ -16,9 +16,6 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-# 10000000 -> 10M, 10000 -> 10k (for report names).
-count() { awk -v n="$1" 'BEGIN { if (n % 1000000 == 0) printf "%dM", n / 1000000;
-  else if (n % 1000 == 0) printf "%dk", n / 1000; else printf "%d", n }'; }
 export PGOPTIONS="${PGOPTIONS:-} -c synchronous_commit=off"
 keys=${BENCH_COPY_KEYS:-10000}
 per_key=${BENCH_COPY_READINGS_PER_KEY:-100}
@@ -82,8 +79,6 @@ INSERT INTO es_b03_latest AS l
 COMMIT;
 SQL
 }
-
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # The floor: the same COPY into a plain heap table with sensorstate's column
 # types and nothing else (no capture, no latest state). Storage is heap's, so

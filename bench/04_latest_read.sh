@@ -17,9 +17,6 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-# 10000000 -> 10M, 10000 -> 10k (for report names).
-count() { awk -v n="$1" 'BEGIN { if (n % 1000000 == 0) printf "%dM", n / 1000000;
-  else if (n % 1000 == 0) printf "%dk", n / 1000; else printf "%d", n }'; }
 here=$(cd "$(dirname "$0")" && pwd)
 rows=${BENCH_READ_ROWS:-10000000}
 keys=${BENCH_READ_KEYS:-100000}
@@ -58,8 +55,6 @@ VACUUM ANALYZE es_b04_r;
 VACUUM ANALYZE es_b04_history;
 SQL
 echo "  loaded $rows rows of $keys keys into both tables in $(($(date +%s) - t0))s"
-
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # Median milliseconds of a statement over $rounds runs, after one warm-up.
 median_ms() {

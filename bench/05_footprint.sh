@@ -16,9 +16,6 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-# 10000000 -> 10M, 10000 -> 10k (for report names).
-count() { awk -v n="$1" 'BEGIN { if (n % 1000000 == 0) printf "%dM", n / 1000000;
-  else if (n % 1000 == 0) printf "%dk", n / 1000; else printf "%d", n }'; }
 rows=${BENCH_FOOTPRINT_ROWS:-1000000}
 keys=${BENCH_FOOTPRINT_KEYS:-10000}
 batch=${BENCH_FOOTPRINT_BATCH:-1000}

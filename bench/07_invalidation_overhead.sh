@@ -17,49 +17,28 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
-listener_bin=$probe_bin
 seconds=${BENCH_INVALIDATION_SECONDS:-8}
 rounds=${BENCH_PGBENCH_ROUNDS:-2}
-work=$(mktemp -d "${TMPDIR:-/tmp}/es-b07.XXXXXX")
-listener_pid=
-
-cleanup() {
-  stop_background "$listener_pid"
-  drop_invalidation_tables es_b07
-  rm -rf "$work"
-}
-trap cleanup EXIT
+probe_workspace es_b07
 
 invalidation_tables es_b07 "'readings_' || NEW.region, NEW.key" \
   "CASE k % 2 WHEN 0 THEN 'eu-west' ELSE 'us-east' END"
-channels=(readings_eu-west readings_us-east
-          "$(psql_q -c "SELECT edgestate.channel('eu-west')")"
-          "$(psql_q -c "SELECT edgestate.channel('us-east')")")
+region_channels
 
 start_listener() {
   : >"$work/listener.out"; : >"$work/listener.err"
-  if [[ -x "$listener_bin" ]]; then
-    "$listener_bin" count "${channels[@]}" >"$work/listener.out" 2>"$work/listener.err" &
-    listener_pid=$!
-    for _ in $(seq 1 100); do
-      grep -qs '^ready' "$work/listener.err" && return 0
-      kill -0 "$listener_pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    cat "$work/listener.err" >&2
-    return 1
-  fi
+  [[ -x "$probe_bin" ]] && { start_probe listener count "${channels[@]}"; return; }
   # Fallback: a psql session that LISTENs and sleeps (notifications queue up).
   { for c in "${channels[@]}"; do printf 'LISTEN "%s";\n' "$c"; done
     echo "SELECT pg_sleep($seconds + 5);"; } | psql -X -q >/dev/null 2>&1 &
-  listener_pid=$!
+  probe_pid=$!
   sleep 0.5
 }
 
 # Sets heard to what the listener received.
 stop_listener() {
-  stop_background "$listener_pid"
-  listener_pid=
+  stop_background "$probe_pid"
+  probe_pid=
   heard=$(sed -nE 's/^messages ([0-9]+) bytes ([0-9]+).*/\1 notifications received/p' "$work/listener.out")
 }
 

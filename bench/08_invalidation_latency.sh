@@ -18,19 +18,10 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
-listener_bin=$probe_bin
 seconds=${BENCH_LATENCY_SECONDS:-10}
 rate=5000
 require_probe
-work=$(mktemp -d "${TMPDIR:-/tmp}/es-b08.XXXXXX")
-listener_pid=
-
-cleanup() {
-  stop_background "$listener_pid"
-  drop_invalidation_tables es_b08
-  rm -rf "$work"
-}
-trap cleanup EXIT
+probe_workspace es_b08
 
 invalidation_tables es_b08 \
   "'es_b08_trig', NEW.key || ' ' || (extract(epoch FROM clock_timestamp()) * 1000000)::int8::text" \
@@ -42,19 +33,11 @@ sleep 0.2
 run() {
   local out summary
   psql_q -c "CHECKPOINT" >/dev/null
-  "$listener_bin" --seconds $((seconds + 30)) "$2" "$3" >"$work/$1.out" 2>"$work/$1.err" &
-  listener_pid=$!
-  for _ in $(seq 1 100); do
-    grep -qs '^ready' "$work/$1.err" && break
-    kill -0 "$listener_pid" 2>/dev/null || { cat "$work/$1.err" >&2; return 1; }
-    sleep 0.1
-  done
+  start_probe "$1" --seconds $((seconds + 30)) "$2" "$3"
   out=$(PGOPTIONS="${PGOPTIONS:-} -c synchronous_commit=off $5" pgbench -n -M prepared \
     -c 4 -j 2 -T "$seconds" --rate="$rate" -f "$4" 2>&1) || { echo "$out" >&2; return 1; }
   sleep 0.5  # the last notifications
-  kill "$listener_pid"
-  wait "$listener_pid" || { cat "$work/$1.err" >&2; return 1; }
-  listener_pid=
+  stop_probe "$1"
   summary=$(cat "$work/$1.out")
   printf -v "$1" '%s' "$summary"
   local tps lag

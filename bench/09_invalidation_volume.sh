@@ -20,19 +20,10 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
-listener_bin=$probe_bin
 updates=${BENCH_VOLUME_UPDATES:-2000}
 per_tx=10
 require_probe
-work=$(mktemp -d "${TMPDIR:-/tmp}/es-b09.XXXXXX")
-listener_pid=
-
-cleanup() {
-  stop_background "$listener_pid"
-  drop_invalidation_tables es_b09 "DROP PROCEDURE IF EXISTS es_b09_bursts(regclass, int, int)"
-  rm -rf "$work"
-}
-trap cleanup EXIT
+probe_workspace es_b09 "DROP PROCEDURE IF EXISTS es_b09_bursts(regclass, int, int)"
 
 invalidation_tables es_b09 "'readings_' || NEW.region, NEW.key"
 psql_q >/dev/null <<'SQL'
@@ -54,9 +45,7 @@ BEGIN
   END LOOP;
 END $$;
 SQL
-channels=(readings_eu-west readings_us-east
-          "$(psql_q -c "SELECT edgestate.channel('eu-west')")"
-          "$(psql_q -c "SELECT edgestate.channel('us-east')")")
+region_channels
 
 stats() { psql_q -F ' ' -c "SELECT appended, sent_messages, sent_keys, sent_bytes, coalesced, lost, failures FROM edgestate.invalidation_stats()"; }
 
@@ -76,13 +65,7 @@ wait_until_sent() {
 # listener heard.
 run() {
   local summary out
-  "$listener_bin" count "${channels[@]}" >"$work/$1.out" 2>"$work/$1.err" &
-  listener_pid=$!
-  for _ in $(seq 1 100); do
-    grep -qs '^ready' "$work/$1.err" && break
-    kill -0 "$listener_pid" 2>/dev/null || { cat "$work/$1.err" >&2; return 1; }
-    sleep 0.1
-  done
+  start_probe "$1" count "${channels[@]}"
   if [[ $2 == procedure ]]; then
     PGOPTIONS="${PGOPTIONS:-} -c synchronous_commit=off $4" \
       psql_q -c "CALL es_b09_bursts('$3', $((updates / per_tx)), $per_tx)" >/dev/null
@@ -93,9 +76,7 @@ run() {
   fi
   wait_until_sent
   sleep 0.3
-  kill "$listener_pid"
-  wait "$listener_pid" || { cat "$work/$1.err" >&2; return 1; }
-  listener_pid=
+  stop_probe "$1"
   summary=$(sed -nE 's/^messages ([0-9]+) bytes ([0-9]+).*/\1 \2/p' "$work/$1.out")
   printf -v "$1" '%s' "$summary"
 }

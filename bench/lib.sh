@@ -11,6 +11,13 @@ sql_seconds() {
     | sed -nE 's/.*elapsed ([0-9.e-]+).*/\1/p'
 }
 
+# 10000000 -> 10M, 10000 -> 10k (for report names).
+count() { awk -v n="$1" 'BEGIN { if (n % 1000000 == 0) printf "%dM", n / 1000000;
+  else if (n % 1000 == 0) printf "%dk", n / 1000; else printf "%d", n }'; }
+
+# The median of the numbers on standard input, one per line.
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
 # Best rate (operations per second) of a statement doing $2 operations, over
 # $3 runs (default 3).
 best_rate() {
@@ -88,6 +95,49 @@ require_probe() {
     echo "  skipped: $probe_bin is missing (make core builds it)" >&2
     exit 0
   fi
+}
+
+# For benchmarks 07-09: $work, a scratch directory for the probe's output, and
+# a cleanup at exit that stops the probe and drops what invalidation_tables
+# created (and any further objects named).
+# Usage: probe_workspace PREFIX [SQL ...]
+probe_workspace() {
+  work=$(mktemp -d "${TMPDIR:-/tmp}/es-$1.XXXXXX")
+  probe_pid=
+  probe_drop=("$@")
+  trap 'stop_background "$probe_pid"; drop_invalidation_tables "${probe_drop[@]}"; rm -rf "$work"' EXIT
+}
+
+# The channels benchmarks 07 and 09 listen on: the per-row trigger's and
+# edgestate's, for eu-west and us-east.
+region_channels() {
+  channels=(readings_eu-west readings_us-east
+            "$(psql_q -c "SELECT edgestate.channel('eu-west')")"
+            "$(psql_q -c "SELECT edgestate.channel('us-east')")")
+}
+
+# Starts the probe with the given arguments, its output in $work/NAME.out and
+# .err, and waits until it listens; fails if it exits or is not ready in 10 s.
+# Usage: start_probe NAME ARG...
+start_probe() {
+  local name=$1
+  shift
+  "$probe_bin" "$@" >"$work/$name.out" 2>"$work/$name.err" &
+  probe_pid=$!
+  for _ in $(seq 1 100); do
+    grep -qs '^ready' "$work/$name.err" && return 0
+    kill -0 "$probe_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat "$work/$name.err" >&2
+  return 1
+}
+
+# Stops the probe; its summary line is then in $work/NAME.out.
+stop_probe() {
+  kill "$probe_pid"
+  wait "$probe_pid" || { cat "$work/$1.err" >&2; return 1; }
+  probe_pid=
 }
 
 # Stops a background process started by a benchmark, if there is one.

@@ -380,7 +380,7 @@ class Listener {
           resync(head, none);
           for (auto &[region, handled] : handled_) handled = head;
         } else {
-          catch_up(nullptr, std::string(), nullptr);
+          catch_up(nullptr, nullptr);
         }
       } catch (const ConnectionLost &e) {
         warn("connection lost again: " + std::string(e.what()));
@@ -457,7 +457,7 @@ class Listener {
     if (!parse_invalidation_payload(text, &payload, &error)) {
       // Whatever it named, invalidations_since() names it too.
       warn("malformed payload on channel \"" + channel + "\" (" + error + "); catching up");
-      catch_up(nullptr, std::string(), nullptr);
+      catch_up(nullptr, nullptr);
       return;
     }
     uint64_t &handled = handled_[region->second];
@@ -467,7 +467,7 @@ class Listener {
     const bool gap = payload.prev_seq ? *payload.prev_seq > handled
                                       : handled < UINT64_MAX && payload.first_seq > handled + 1;
     if (gap) {
-      catch_up(&payload, region->second, &region->second);
+      catch_up(&payload, &region->second);
     } else {
       Batch batch;
       add_payload(payload, region->second, &batch);
@@ -502,10 +502,9 @@ class Listener {
 
   // Refreshes every key invalidated after what was handled on its channel
   // (only on `only_region`'s channel, when given; on all of ours otherwise),
-  // plus the keys of `payload` (when given), and marks those channels handled
-  // up to the newest sequence number seen.
-  void catch_up(const InvalidationPayload *payload, const std::string &payload_region,
-                const std::string *only_region) {
+  // plus the keys of `payload` (given only with its region as only_region),
+  // and marks those channels handled up to the newest sequence number seen.
+  void catch_up(const InvalidationPayload *payload, const std::string *only_region) {
     const uint64_t from = only_region != nullptr ? handled_[*only_region] : oldest_handled();
     const std::string after = std::to_string(from);
     Result result = exec(
@@ -536,7 +535,7 @@ class Listener {
       batch.add(oid, std::string(PQgetvalue(rows, i, 3), PQgetlength(rows, i, 3)), seq, region);
     }
     result.reset();
-    if (payload != nullptr) add_payload(*payload, payload_region, &batch);
+    if (payload != nullptr) add_payload(*payload, *only_region, &batch);
     if (resync_seq) {
       resync(*resync_seq, batch);
       mark_all_handled(*resync_seq);
@@ -547,7 +546,7 @@ class Listener {
       }
     }
     if (payload != nullptr) {
-      uint64_t &handled = handled_[payload_region];
+      uint64_t &handled = handled_[*only_region];
       handled = std::max(handled, payload->last_seq);
     }
   }

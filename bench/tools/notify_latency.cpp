@@ -37,6 +37,7 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -163,7 +164,7 @@ class CommitTimes {
                          PQgetvalue(res, i, 4)});
     }
     PQclear(res);
-    std::lock_guard<std::mutex> guard(stats_mutex);
+    // Only this thread writes stats_ until finish() has joined it.
     for (const Received &item : batch) {
       uint64_t &counted = counted_through_[key_of(item)];
       if (item.last_seq <= counted) continue;
@@ -184,10 +185,6 @@ class CommitTimes {
 
   static std::string key_of(const Received &item) { return item.table + '\n' + item.region; }
 
- public:
-  std::mutex stats_mutex;
-
- private:
   Stats *stats_;
   PGconn *conn_;
   std::thread thread_;
@@ -267,9 +264,8 @@ int main(int argc, char **argv) {
   }
 
   Stats stats;
-  CommitTimes *commit_times = mode == "edgestate" ? new CommitTimes(&stats) : nullptr;
-  std::mutex trigger_mutex;
-  std::mutex &stats_mutex = commit_times ? commit_times->stats_mutex : trigger_mutex;
+  std::unique_ptr<CommitTimes> commit_times;
+  if (mode == "edgestate") commit_times = std::make_unique<CommitTimes>(&stats);
   uint64_t messages = 0, bytes = 0, unparsed = 0;
   std::fprintf(stderr, "ready\n");
   std::fflush(stderr);
@@ -296,12 +292,10 @@ int main(int argc, char **argv) {
           ++unparsed;
       } else if (mode == "trigger") {
         int64_t sent_us;
-        if (parse_trigger_time(notify->extra, &sent_us)) {
-          std::lock_guard<std::mutex> guard(stats_mutex);
+        if (parse_trigger_time(notify->extra, &sent_us))
           stats.latency_ms.push_back((recv_us - sent_us) / 1000.0);
-        } else {
+        else
           ++unparsed;
-        }
       }
       PQfreemem(notify);
     }
@@ -323,6 +317,5 @@ int main(int argc, char **argv) {
                 percentile(stats.last_latency_ms, 0.99));
   if (unparsed) std::printf(" unparsed %" PRIu64, unparsed);
   std::printf("\n");
-  delete commit_times;
   return 0;
 }
