@@ -83,13 +83,6 @@ my %tables = (
 	'app.meters' => [qw(sensor_id temp at site NULL)],
 );
 
-sub latest_rows {
-	my ($db, $table) = @_;
-	return $node->safe_psql($db, qq{
-		SELECT key, value, ts, region, device, conflicted, state
-		FROM edgestate.latest('$table') ORDER BY key});
-}
-
 my $config_query = q{
 	SELECT table_name::text, key_column, value_column, ts_column, region_column,
 	       device_column, skew_bound_column, ttl
@@ -98,7 +91,7 @@ my $config_query = q{
 my (%latest, %count);
 for my $t (sort keys %tables) {
 	is(oracle_mismatches($node, $t, db => 'postgres', columns => $tables{$t}), '0', "original $t: latest() equals the oracle");
-	$latest{$t} = latest_rows('postgres', $t);
+	$latest{$t} = latest_rows($node, $t, db => 'postgres');
 	$count{$t} = $node->safe_psql('postgres', "SELECT count(*) FROM $t");
 }
 cmp_ok($node->safe_psql('postgres', q{SELECT count(*) FROM latest('readings') WHERE conflicted}),
@@ -133,10 +126,10 @@ for my $t (sort keys %tables) {
 	is($node->safe_psql('restored', "SELECT count(*) FROM $t"), $count{$t},
 		"restored $t has all $count{$t} rows");
 	is(oracle_mismatches($node, $t, db => 'restored', columns => $tables{$t}), '0', "restored $t: latest() equals the oracle");
-	is(latest_rows('restored', $t), $latest{$t},
+	is(latest_rows($node, $t, db => 'restored'), $latest{$t},
 		"restored $t: latest() equals the original's latest()");
 }
-is($node->safe_psql('postgres', 'SELECT reloads FROM edgestate.latest_index_stats()'), '0',
+is(latest_index_stats($node)->{reloads}, '0',
 	'the restored tables were indexed by the restore itself (no reload from the table)');
 
 # The restored copies are live sensorstate tables: appends merge into the
@@ -178,7 +171,7 @@ is($node->safe_psql('restored', q{SELECT count(*) FROM edgestate.latest('gauges'
 
 # The original is untouched by all this.
 for my $t (sort keys %tables) {
-	is(latest_rows('postgres', $t), $latest{$t}, "original $t: latest() unchanged");
+	is(latest_rows($node, $t, db => 'postgres'), $latest{$t}, "original $t: latest() unchanged");
 }
 
 $node->stop;

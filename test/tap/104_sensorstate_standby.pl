@@ -29,13 +29,6 @@ $primary->safe_psql('postgres', q{
 # Columns of the tables mapped with configure(), for the oracle.
 my %columns = (m => [qw(sensor_id temp at site NULL)]);
 
-sub latest_rows {
-	my ($node, $table) = @_;
-	return $node->safe_psql('postgres', qq{
-		SELECT key, value, ts, region, device, conflicted, state
-		FROM edgestate.latest('$table') ORDER BY key});
-}
-
 # Per-key reads for every 7th key.
 sub latest_by_key {
 	my ($node, $table) = @_;

@@ -7,7 +7,7 @@ use strict;
 use warnings;
 use Exporter 'import';
 
-our @EXPORT = qw(oracle_mismatches latest_index_stats);
+our @EXPORT = qw(oracle_mismatches latest_rows latest_index_stats);
 
 # The number of keys whose latest state differs from merge_agg over the rows
 # (0 when the index is right). Options: db (default postgres), and columns:
@@ -28,6 +28,16 @@ sub oracle_mismatches
 		                  edgestate.merge_agg(edgestate.state_of($value, $ts, $region, $device)) s
 		           FROM $table GROUP BY $key) o USING (key)
 		WHERE l.state IS DISTINCT FROM o.s});
+}
+
+# Every row of edgestate.latest(table), ordered by key, as psql prints them:
+# what two servers or a dump and its restore must agree on. Option: db.
+sub latest_rows
+{
+	my ($node, $table, %opt) = @_;
+	return $node->safe_psql($opt{db} // 'postgres', qq{
+		SELECT key, value, ts, region, device, conflicted, state
+		FROM edgestate.latest('$table') ORDER BY key});
 }
 
 # edgestate.latest_index_stats() as a hash: hits, misses, reloads, keys.
