@@ -277,7 +277,7 @@ void plugin_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation 
                                                     : DatumGetInt32(values[0]);
   double value = core::canonical_value(DatumGetFloat8(values[1]));
   uint64_t ts = DatumGetUInt64(values[2]);
-  char *json_line = nullptr;
+  size_t payload = 0;  // binary: the open frame's payload so far
   cpp_entry([&] {
     std::variant<std::string_view, int64_t> key;
     if (columns->key_is_text)
@@ -286,6 +286,7 @@ void plugin_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation 
       key = key_number;
     if (!state->json) {
       state->encoder->add(table, key, value, ts, region, device, skew_ms);
+      payload = state->encoder->frame_payload_bytes();
       return Datum(0);
     }
     core::ChangelogFrame frame{
@@ -301,39 +302,32 @@ void plugin_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation 
     reading.region = std::string(region);
     reading.device = std::string(device);
     reading.skew_ms = skew_ms;
-    json_line = edgestate::to_cstring(
-        core::changelog_reading_json(frame, reading, state->json_seq, state->include_timestamps));
-    return Datum(0);
-  });
-  // A huge transaction becomes several frames of the same commit (the
-  // payload limit is 16 MiB); consumers group frames by commit LSN.
-  if (!state->json) {
-    size_t payload = 0;
-    cpp_entry([&] {
-      payload = state->encoder->frame_payload_bytes();
-      return Datum(0);
-    });
-    if (payload >= core::kChangelogSplitPayloadBytes) {
-      emit_frame(ctx, state, true);
-      cpp_entry([&] {
-        state->encoder->begin(txn->final_lsn, edgestate::unix_us(txn->xact_time.commit_time),
-                              txn->origin_id);
-        return Datum(0);
-      });
-    }
-  }
-  if (json_line != nullptr) {
+    const std::string line =
+        core::changelog_reading_json(frame, reading, state->json_seq, state->include_timestamps);
     // A transaction's lines go out together at its commit, as one message
     // (split like binary frames past the split size), so that a session
     // ending mid-transaction cuts it only when it is that large; (lsn, seq)
     // lets a consumer drop what the resent transaction repeats.
-    if (state->json_lines.len > 0) appendStringInfoChar(&state->json_lines, '\n');
-    appendStringInfoString(&state->json_lines, json_line);
-    pfree(json_line);
+    edgestate::pg_call([&] {
+      if (state->json_lines.len > 0) appendStringInfoChar(&state->json_lines, '\n');
+      appendBinaryStringInfo(&state->json_lines, line.data(), static_cast<int>(line.size()));
+    });
+    return Datum(0);
+  });
+  if (state->json) {
     ++state->json_line_count;
     ++state->json_seq;
     if (static_cast<size_t>(state->json_lines.len) >= core::kChangelogSplitPayloadBytes)
       emit_json_lines(ctx, state);
+  } else if (payload >= core::kChangelogSplitPayloadBytes) {
+    // A huge transaction becomes several frames of the same commit (the
+    // payload limit is 16 MiB); consumers group frames by commit LSN.
+    emit_frame(ctx, state, true);
+    cpp_entry([&] {
+      state->encoder->begin(txn->final_lsn, edgestate::unix_us(txn->xact_time.commit_time),
+                            txn->origin_id);
+      return Datum(0);
+    });
   }
 }
 

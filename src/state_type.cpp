@@ -48,17 +48,21 @@ Interval *skew_interval(uint32_t ms) {
   return pg_call([&] { return edgestate::interval_of_us(static_cast<int64>(ms) * 1000); });
 }
 
+// Runs inside cpp_entry: detoasting may raise, so it goes through pg_call.
 core::StateView state_arg(FunctionCallInfo fcinfo, int n) {
   core::StateView view;
-  decode_or_throw(PG_GETARG_BYTEA_PP(n), &view, ERRCODE_DATA_CORRUPTED);
+  decode_or_throw(pg_call([&] { return PG_GETARG_BYTEA_PP(n); }), &view, ERRCODE_DATA_CORRUPTED);
   return view;
 }
 
 bytea *make_state_datum(const core::StateView &view) {
-  size_t size = core::encoded_size(view);
+  // Encoded on the stack first: a buffer of the largest size needs no size
+  // pass (merge_agg calls this for every row).
+  uint8_t encoded[core::kMaxEncodedStateBytes];
+  size_t size = core::encode_state(view, encoded, sizeof encoded);
   auto *result = static_cast<bytea *>(pg_call([&] { return palloc(VARHDRSZ + size); }));
   SET_VARSIZE(result, VARHDRSZ + size);
-  core::encode_state(view, reinterpret_cast<uint8_t *>(VARDATA(result)), size);
+  memcpy(VARDATA(result), encoded, size);
   return result;
 }
 
