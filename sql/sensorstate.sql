@@ -77,6 +77,21 @@ c-2	Infinity	2026-11-26 06:00:00+00#1	eu-west	gw-1
 SELECT key, value, ts, region, conflicted, state_candidates_jsonb(state) FROM latest('readings') WHERE key LIKE 'c-%' ORDER BY key;
 SELECT pg_temp.oracle_mismatches('readings');
 
+-- A COPY batch is captured in chunks of 64 rows, each read before any is
+-- recorded: 1,000 rows of 7 bigint keys, every key in every chunk, out of order.
+CREATE TABLE copied (key bigint, value float8, ts hlc, region text, device text) USING sensorstate;
+COPY copied FROM PROGRAM 'seq 1 1000 | awk ''{ t = $1 * 37 % 1000; printf "%d,%d,2027-01-01 00:%02d:%02d+00,eu,gw-%d\n", $1 % 7, $1, t / 60, t % 60, $1 % 3 }''' (FORMAT csv);
+SELECT key, value, ts, device FROM latest('copied') ORDER BY key::bigint;
+SELECT pg_temp.oracle_mismatches('copied');
+-- A bad row deep in a batch (line 150 has no region) fails the whole COPY
+-- with its SQLSTATE; nothing of it is kept.
+\set VERBOSITY sqlstate
+COPY copied (key, value, ts, region) FROM PROGRAM 'seq 1 200 | awk ''{ printf "%d,%d,2028-01-01 00:00:00+00,%s\n", $1 % 7, $1, $1 == 150 ? "" : "eu" }''' (FORMAT csv);
+\set VERBOSITY default
+SELECT count(*) FROM copied;
+SELECT key, value, ts FROM latest('copied') ORDER BY key::bigint;
+SELECT pg_temp.oracle_mismatches('copied');
+
 -- Indexes and a primary key (index builds scan the heap through its own code).
 CREATE INDEX readings_key_ts ON readings (key, ts DESC);
 CREATE INDEX CONCURRENTLY readings_ts ON readings (ts);

@@ -59,6 +59,9 @@ SubTransactionId newest_subxid = InvalidSubTransactionId;
 // single-row insert.
 constexpr uint32 kKeptBuckets = 256;
 constexpr uint32 kInitialBuckets = 64;
+// Buckets pending_prefetch looks at for a change: the home bucket's cache line
+// and the next.
+constexpr uint32 kPrefetchProbes = 4;
 
 // Encodes a state into transaction memory, reusing `previous` when it is large
 // enough. The state may view `previous`, so it is encoded on the stack first.
@@ -81,11 +84,10 @@ namespace {
 
 // pending_add, which may be told to keep a change whatever the limit (one
 // that a committed subtransaction hands to its parent was counted already).
-bool add_change(Oid relid, SubTransactionId subxid, std::string_view key, bool key_is_text,
-                const core::StateView &state, bool within_limit) {
+bool add_change(Oid relid, SubTransactionId subxid, std::string_view key, uint32 hash,
+                bool key_is_text, const core::StateView &state, bool within_limit) {
   if (table == nullptr) table = pending_table_create(TopMemoryContext, kInitialBuckets, nullptr);
   PendingKey lookup{relid, subxid, static_cast<uint16>(key.size()), key.data()};
-  const uint32 hash = hash_of(lookup);
   PendingChange *change;
   bool found = false;
   if (within_limit && table->members >= static_cast<uint32>(guc_max_pending_keys)) {
@@ -117,9 +119,31 @@ bool add_change(Oid relid, SubTransactionId subxid, std::string_view key, bool k
 
 }  // namespace
 
-bool pending_add(Oid relid, SubTransactionId subxid, std::string_view key, bool key_is_text,
-                 const core::StateView &state) {
-  return add_change(relid, subxid, key, key_is_text, state, true);
+uint32 pending_hash(Oid relid, SubTransactionId subxid, std::string_view key) {
+  const uint32 hash = hash_of(PendingKey{relid, subxid, static_cast<uint16>(key.size()), key.data()});
+  if (table != nullptr) __builtin_prefetch(&table->data[hash & table->sizemask]);
+  return hash;
+}
+
+void pending_prefetch(uint32 hash) {
+  if (table == nullptr) return;
+  // Robin Hood hashing leaves a change near, not always at, its home bucket.
+  for (uint32 i = 0, at = hash & table->sizemask; i < kPrefetchProbes;
+       ++i, at = (at + 1) & table->sizemask) {
+    const PendingChange &change = table->data[at];
+    if (change.status != pending_table_SH_IN_USE) return;
+    if (change.hash != hash) continue;
+    __builtin_prefetch(change.key.bytes);
+    // A one-origin state is under 64 bytes, but may straddle two cache lines.
+    __builtin_prefetch(change.state);
+    __builtin_prefetch(reinterpret_cast<const char *>(change.state) + 63);
+    return;
+  }
+}
+
+bool pending_add(Oid relid, SubTransactionId subxid, std::string_view key, uint32 hash,
+                 bool key_is_text, const core::StateView &state) {
+  return add_change(relid, subxid, key, hash, key_is_text, state, true);
 }
 
 bool pending_any() { return table != nullptr && table->members > 0; }
@@ -168,7 +192,8 @@ void pending_end_subtransaction(SubTransactionId subxid, SubTransactionId parent
   for (uint32 i = 0; i < moved_count; ++i) {
     core::StateView state;
     pending_decode(moved[i], &state);
-    add_change(moved[i].key.relid, parent, std::string_view(moved[i].key.bytes, moved[i].key.size),
+    const PendingKey key{moved[i].key.relid, parent, moved[i].key.size, moved[i].key.bytes};
+    add_change(key.relid, parent, std::string_view(key.bytes, key.size), hash_of(key),
                moved[i].key_is_text, state, false);
   }
   if (moved != nullptr) pfree(moved);

@@ -32,11 +32,23 @@ struct PendingChange {
   char status;   // the table's: slot in use or empty
 };
 
-// Merges a state into the change of (relid, subxid, key). False, changing
-// nothing, when that would be a new change while edgestate.max_pending_keys
-// changes are already kept.
-bool pending_add(Oid relid, SubTransactionId subxid, std::string_view key, bool key_is_text,
-                 const core::StateView &state);
+// The hash of a change's key, which pending_add takes. It also prefetches the
+// key's home bucket: a COPY batch adds changes of thousands of keys spread
+// over memory that the heap's page writes keep pushing out of the caches, and
+// without prefetching every add waits for up to three cache misses (bucket,
+// key bytes, state). A batch therefore hashes its rows first, calls
+// pending_prefetch for each once its bucket has arrived, and adds them last.
+uint32 pending_hash(Oid relid, SubTransactionId subxid, std::string_view key);
+
+// Prefetches the key bytes and state of the change of this hash, if one is in
+// the first buckets from its home (a hint: a miss costs nothing but the look).
+void pending_prefetch(uint32 hash);
+
+// Merges a state into the change of (relid, subxid, key), whose pending_hash
+// is `hash`. False, changing nothing, when that would be a new change while
+// edgestate.max_pending_keys changes are already kept.
+bool pending_add(Oid relid, SubTransactionId subxid, std::string_view key, uint32 hash,
+                 bool key_is_text, const core::StateView &state);
 
 bool pending_any();
 

@@ -2,6 +2,8 @@
 // WAL, TOAST, vacuum and indexes, plus capture of every inserted reading into
 // a per-transaction set that is merged into the shared latest index when the
 // transaction commits (docs/sensorstate.md).
+#include <algorithm>
+
 #include "calibration.hpp"
 #include "core/merge.h"
 #include "core/state_codec.h"
@@ -211,15 +213,25 @@ Datum required(Relation rel, TupleTableSlot *slot, AttrNumber attnum) {
   return slot->tts_values[attnum - 1];
 }
 
-// arrival_us: when the row arrived (one clock reading per batch).
-void capture(Relation rel, const SensorstateColumns *columns, TupleTableSlot *slot,
-             int64_t arrival_us) {
-  slot_getallattrs(slot);
+// One row's reading, read from its slot and checked. key views key_buffer
+// for bigint keys, so a RowReading is never copied.
+struct RowReading {
+  RowReading() = default;
+  RowReading(const RowReading &) = delete;
+  RowReading &operator=(const RowReading &) = delete;
 
   char key_buffer[8];
-  std::string_view key =
-      sensorstate_key_bytes(*columns, required(rel, slot, columns->key), key_buffer);
-  if (key.size() > kMaxKeyBytes)
+  std::string_view key;
+  core::Reading reading;
+  uint32 hash;  // pending_hash of the key
+};
+
+void read_row(Relation rel, const SensorstateColumns *columns, TupleTableSlot *slot,
+              RowReading *row) {
+  slot_getallattrs(slot);
+
+  row->key = sensorstate_key_bytes(*columns, required(rel, slot, columns->key), row->key_buffer);
+  if (row->key.size() > kMaxKeyBytes)
     bad_reading(rel, ERRCODE_STRING_DATA_RIGHT_TRUNCATION, "key is longer than 255 bytes");
 
   double value = DatumGetFloat8(required(rel, slot, columns->value));
@@ -238,9 +250,8 @@ void capture(Relation rel, const SensorstateColumns *columns, TupleTableSlot *sl
     skew_ms = static_cast<uint32_t>(us / 1000);
   }
 
-  core::Reading reading(value, ts, skew_ms, region, device);
-  core::StateView single;
-  core::ReadingError error = core::state_of(reading, &single);
+  row->reading = core::Reading(value, ts, skew_ms, region, device);
+  core::ReadingError error = core::validate_reading(row->reading);
   if (error != core::ReadingError::kOk)
     bad_reading(
         rel,
@@ -248,13 +259,50 @@ void capture(Relation rel, const SensorstateColumns *columns, TupleTableSlot *sl
             ? ERRCODE_INVALID_PARAMETER_VALUE
             : ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
         core::describe(error));
+  row->hash = pending_hash(RelationGetRelid(rel), GetCurrentSubTransactionId(), row->key);
+}
+
+// Adds a read row to the transaction's pending changes and to calibration.
+// arrival_us: when the row arrived (one clock reading per batch).
+void record_row(Relation rel, const SensorstateColumns *columns, const RowReading &row,
+                int64_t arrival_us) {
+  core::StateView single;
+  core::state_of(row.reading, &single);  // read_row validated it
   if ((untracked == NIL || !list_member_oid(untracked, RelationGetRelid(rel))) &&
-      !pending_add(RelationGetRelid(rel), GetCurrentSubTransactionId(), key, columns->key_is_text,
-                   single))
+      !pending_add(RelationGetRelid(rel), GetCurrentSubTransactionId(), row.key, row.hash,
+                   columns->key_is_text, single))
     stop_tracking(rel);
   ensure_invalidation_worker();
-  calibration_observe(RelationGetRelid(rel), region,
-                      arrival_us - static_cast<int64_t>(core::hlc_physical(ts)) * 1000);
+  calibration_observe(RelationGetRelid(rel), row.reading.region,
+                      arrival_us - static_cast<int64_t>(core::hlc_physical(row.reading.hlc)) * 1000);
+}
+
+void capture(Relation rel, const SensorstateColumns *columns, TupleTableSlot *slot,
+             int64_t arrival_us) {
+  RowReading row;
+  read_row(rel, columns, slot, &row);
+  record_row(rel, columns, row, arrival_us);
+}
+
+// A batch of rows, in chunks read whole before any is recorded, so that the
+// pending changes they touch are prefetched (see pending_hash): a row's
+// change is prefetched while the rows kPrefetchLeadRows after it are read,
+// once its bucket has arrived.
+constexpr int kCaptureChunkRows = 64;
+constexpr int kPrefetchLeadRows = 32;
+
+void capture_batch(Relation rel, const SensorstateColumns *columns, TupleTableSlot **slots,
+                   int count, int64_t arrival_us) {
+  RowReading rows[kCaptureChunkRows];
+  for (int start = 0; start < count; start += kCaptureChunkRows) {
+    const int n = std::min(kCaptureChunkRows, count - start);
+    for (int i = 0; i < n; ++i) {
+      read_row(rel, columns, slots[start + i], &rows[i]);
+      if (i >= kPrefetchLeadRows) pending_prefetch(rows[i - kPrefetchLeadRows].hash);
+    }
+    for (int i = std::max(0, n - kPrefetchLeadRows); i < n; ++i) pending_prefetch(rows[i].hash);
+    for (int i = 0; i < n; ++i) record_row(rel, columns, rows[i], arrival_us);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -282,13 +330,9 @@ void sensorstate_multi_insert(Relation rel, TupleTableSlot **slots, int count, C
                               int options, BulkInsertStateData *bistate) {
   // COPY has already materialized these slots, so capture deforms them again
   // whichever side of the insert it runs on; before it, as for single rows.
-  if (shmem_ready()) {
-    // Looked up once per batch: capture does no catalog access that could
-    // invalidate the cached columns.
-    const SensorstateColumns *columns = sensorstate_columns(rel);
-    int64_t arrival = now_unix_us();
-    for (int i = 0; i < count; ++i) capture(rel, columns, slots[i], arrival);
-  }
+  // The columns are looked up once per batch: capture does no catalog access
+  // that could invalidate them.
+  if (shmem_ready()) capture_batch(rel, sensorstate_columns(rel), slots, count, now_unix_us());
   heap->multi_insert(rel, slots, count, cid, options, bistate);
 }
 
