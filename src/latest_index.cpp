@@ -439,13 +439,79 @@ bool latest_complete(const core::LatestKey &key, const core::StateView &loaded, 
   return found;
 }
 
-void latest_for_each(uint32_t db, uint32_t rel, void (*visit)(const core::LatestEntry &, void *),
-                     void *context) {
-  for (uint32_t p = 0; p < kLatestPartitions; ++p) {
-    LWLockAcquire(&shared->partition_locks[p].lock, LW_SHARED);
-    table->for_each(p, db, rel, visit, context);
-    LWLockRelease(&shared->partition_locks[p].lock);
+namespace {
+
+// latest_for_each's copies, packed one after the other: a header, the key
+// bytes, the state bytes, each record MAXALIGNed.
+struct PackedEntry {
+  uint64_t version;
+  int64_t arrival_us;
+  uint16_t state_size;
+  uint8_t key_size;
+};
+
+struct PackBuffer {
+  uint8_t *data;
+  size_t capacity;
+  size_t used;
+  bool overflowed;
+};
+
+size_t packed_size(size_t key_size, size_t state_size) {
+  return MAXALIGN(sizeof(PackedEntry) + key_size + state_size);
+}
+
+// The most one partition's entries can take packed: each small slot may hold
+// a key and state of up to a small payload, and each large slot (at most one
+// per entry) one of the largest.
+size_t partition_pack_bound() {
+  const core::LatestTableLayout &layout = table->layout();
+  return layout.small_slots_per_partition * packed_size(0, core::kSmallPayloadBytes) +
+         layout.large_slots_per_partition *
+             packed_size(core::kMaxLatestKeyBytes, core::kLargePayloadBytes);
+}
+
+// Runs inside LatestTable::for_each, under the partition's lock: copies only.
+void pack_entry(const core::LatestEntry &entry, void *context) {
+  auto *buffer = static_cast<PackBuffer *>(context);
+  const size_t size = packed_size(entry.key_size, entry.state_size);
+  if (buffer->used + size > buffer->capacity) {
+    buffer->overflowed = true;
+    return;
   }
+  uint8_t *at = buffer->data + buffer->used;
+  const PackedEntry header{entry.version, entry.arrival_us, entry.state_size, entry.key_size};
+  memcpy(at, &header, sizeof header);
+  memcpy(at + sizeof header, entry.key, entry.key_size);
+  memcpy(at + sizeof header + entry.key_size, entry.state, entry.state_size);
+  buffer->used += size;
+}
+
+}  // namespace
+
+void latest_for_each(uint32_t db, uint32_t rel,
+                     void (*visit)(const LatestEntryCopy &entry, void *context), void *context) {
+  PackBuffer buffer{static_cast<uint8_t *>(MemoryContextAllocHuge(CurrentMemoryContext,
+                                                                  partition_pack_bound())),
+                    partition_pack_bound(), 0, false};
+  for (uint32_t p = 0; p < kLatestPartitions; ++p) {
+    buffer.used = 0;
+    LWLockAcquire(&shared->partition_locks[p].lock, LW_SHARED);
+    table->for_each(p, db, rel, pack_entry, &buffer);
+    LWLockRelease(&shared->partition_locks[p].lock);
+    if (buffer.overflowed) elog(ERROR, "edgestate: latest index partition %u exceeds its size", p);
+    for (size_t at = 0; at < buffer.used;) {
+      PackedEntry header;
+      memcpy(&header, buffer.data + at, sizeof header);
+      const uint8_t *key = buffer.data + at + sizeof header;
+      visit(LatestEntryCopy{header.version, header.arrival_us,
+                            std::string_view(reinterpret_cast<const char *>(key), header.key_size),
+                            key + header.key_size, header.state_size},
+            context);
+      at += packed_size(header.key_size, header.state_size);
+    }
+  }
+  pfree(buffer.data);
 }
 
 }  // namespace edgestate

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 #include "core/latest_table.h"
 
@@ -85,8 +86,21 @@ bool latest_find(const core::LatestKey &key, core::LatestEntry *out);
 bool latest_complete(const core::LatestKey &key, const core::StateView &loaded, uint32_t generation,
                      const RelationVersion &version, int64_t arrival_us, core::LatestEntry *out);
 
-// Visits every entry of a relation, partition by partition, under shared locks.
-void latest_for_each(uint32_t db, uint32_t rel, void (*visit)(const core::LatestEntry &, void *),
-                     void *context);
+// An entry as latest_for_each hands it out.
+struct LatestEntryCopy {
+  uint64_t version;
+  int64_t arrival_us;
+  std::string_view key;
+  const uint8_t *state;
+  size_t state_size;
+};
+
+// Visits every entry of a relation, partition by partition. A partition's
+// entries are copied out under its shared lock and visited once the lock is
+// released, so a visit (building result rows, which a tuplestore may spill to
+// disk, or raising an ERROR) neither holds up that partition's committers nor
+// unwinds through the index's C++ frames.
+void latest_for_each(uint32_t db, uint32_t rel,
+                     void (*visit)(const LatestEntryCopy &entry, void *context), void *context);
 
 }  // namespace edgestate

@@ -91,8 +91,8 @@ void emit(const ReadContext &context, std::string_view key, const uint8_t *state
   tuplestore_putvalues(context.rsinfo->setResult, context.rsinfo->setDesc, values, nulls);
 }
 
-void emit_entry(const core::LatestEntry &entry, void *context) {
-  emit(*static_cast<ReadContext *>(context), entry.key_bytes(), entry.state, entry.state_size,
+void emit_entry(const LatestEntryCopy &entry, void *context) {
+  emit(*static_cast<ReadContext *>(context), entry.key, entry.state, entry.state_size,
        entry.version, entry.arrival_us);
 }
 
