@@ -394,6 +394,14 @@ uint32_t make_room(const PartitionRef &r, uint64_t hash, size_t key_size, size_t
   return kNone;
 }
 
+// A generation for a slot that now holds a new entry: never 0, so that 0 can
+// mean "whatever is there" to complete().
+uint32_t take_generation(const PartitionRef &r) {
+  uint32_t gen = r.part->next_generation++;
+  if (gen == 0) gen = r.part->next_generation++;
+  return gen;
+}
+
 // A new entry in empty slot i.
 bool create_entry(const PartitionRef &r, uint32_t i, uint64_t hash, const LatestKey &key,
                   const uint8_t *state, size_t state_size, bool partial) {
@@ -407,9 +415,7 @@ bool create_entry(const PartitionRef &r, uint32_t i, uint64_t hash, const Latest
     s.flags = 0;
     return false;
   }
-  uint32_t gen = r.part->next_generation++;
-  if (gen == 0) gen = r.part->next_generation++;
-  s.generation = gen;
+  s.generation = take_generation(r);
   s.version = 0;
   s.arrival_us = 0;
   set_usage(s, 1);
@@ -725,6 +731,9 @@ bool LatestTable::restore(const LatestEntry &entry, MergeOutcome *outcome) {
       erase_at(r, i);
       return false;
     }
+    // The entry's state was replaced, not merged: a load that read the old
+    // generation must not complete it.
+    r.small[i].generation = take_generation(r);
   } else {
     i = make_room(r, hash, entry.key_size, entry.state_size, &o);
     if (i == kNone) return false;

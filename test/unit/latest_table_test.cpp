@@ -294,6 +294,10 @@ TEST(LatestTable, LargeStatesMoveToLargeSlotsAndBack) {
   auto back = new_entry();
   ASSERT_TRUE(find(t.table, k, back.get()));
   EXPECT_EQ(state_of_entry(*back), one);
+  // Overwritten, so it has a new generation: a load that read the old one
+  // must not complete it.
+  EXPECT_NE(back->generation, small.generation);
+  EXPECT_NE(back->generation, 0u);
 
   // A long key (> 83 bytes) with a state too big for the small slot keeps
   // both in the large slot.
