@@ -37,4 +37,27 @@ SELECT count(*) AS nothing_new FROM invalidations_since(invalidation_head());
 SELECT seq = invalidation_head() AS at_head, table_name, key, resync FROM invalidations_since(0);
 SELECT resync FROM invalidations_since(invalidation_head() + 1000);
 SELECT appended >= 3 AS appended FROM invalidation_stats();
+
+-- A caller sees the keys and resets only of tables it may SELECT from (as
+-- latest() requires); a dropped table's reset reaches everyone.
+CREATE ROLE regress_inv_reader;
+GRANT USAGE ON SCHEMA edgestate TO regress_inv_reader;
+GRANT SELECT ON inv TO regress_inv_reader;
+CREATE TABLE inv_secret (key text, value float8, ts hlc, region text, device text) USING sensorstate;
+SELECT invalidation_head() AS h1 \gset
+INSERT INTO inv VALUES ('k9', 9, '2026-01-01 00:00:09+00', 'eu-west', NULL);
+INSERT INTO inv_secret VALUES ('s1', 1, '2026-01-01 00:00:09+00', 'eu-west', NULL);
+INSERT INTO inv VALUES ('k8', 8, '2026-01-01 00:00:08+00', 'eu-west', NULL);
+TRUNCATE inv_secret;
+SET ROLE regress_inv_reader;
+SELECT table_name, key, resync FROM invalidations_since(:h1) ORDER BY seq;
+RESET ROLE;
+SELECT table_name, key, resync FROM invalidations_since(:h1) ORDER BY seq;
+SELECT invalidation_head() AS h2 \gset
+DROP TABLE inv_secret;
+SET ROLE regress_inv_reader;
+SELECT table_name, key, resync FROM invalidations_since(:h2);
+RESET ROLE;
+DROP OWNED BY regress_inv_reader;
+DROP ROLE regress_inv_reader;
 DROP TABLE inv;

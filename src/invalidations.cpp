@@ -30,6 +30,7 @@ extern "C" {
 #include "storage/proc.h"
 #include "storage/procsignal.h"
 #include "tcop/tcopprot.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -695,6 +696,10 @@ ES_SQL_FUNCTION(es_invalidations_since) {
     resync();
     return Datum(0);
   }
+  // The caller sees only tables it may SELECT from, as latest() requires; a
+  // transaction's entries come in runs of one table, so the last answer is kept.
+  Oid checked_rel = InvalidOid;
+  bool readable = false, dropped = false;
   for (uint64 seq = first_wanted; seq <= newest; ++seq) {
     RingSlot copy;
     if (!read_slot(seq, &copy)) {
@@ -706,11 +711,22 @@ ES_SQL_FUNCTION(es_invalidations_since) {
       break;  // not yet published: the client will see it next time
     }
     if (copy.db != MyDatabaseId) continue;
+    if (copy.rel != checked_rel) {
+      checked_rel = copy.rel;
+      dropped = false;
+      readable = pg_class_aclcheck_ext(copy.rel, GetUserId(), ACL_SELECT, &dropped) ==
+                     ACLCHECK_OK &&
+                 !dropped;
+    }
     if (copy.reset) {  // a table was reset as a whole: reload everything
+      // A dropped table's reset counts for everyone: whoever shows its keys
+      // must let them go.
+      if (!readable && !dropped) continue;
       tuplestore_clear(rsinfo->setResult);
       resync();
       return Datum(0);
     }
+    if (!readable) continue;
     char *table = get_rel_name(copy.rel);
     if (table == nullptr) continue;
     Datum values[6];
