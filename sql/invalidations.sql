@@ -60,4 +60,28 @@ SELECT table_name, key, resync FROM invalidations_since(:h2);
 RESET ROLE;
 DROP OWNED BY regress_inv_reader;
 DROP ROLE regress_inv_reader;
+
+-- A prepared transaction's rows are published by no one key by key: its
+-- COMMIT PREPARED makes clients of each table it wrote resync; PREPARE
+-- itself and ROLLBACK PREPARED tell them nothing.
+SELECT invalidation_head() AS h3 \gset
+BEGIN;
+INSERT INTO inv VALUES ('p1', 1, '2026-01-01 00:00:10+00', 'eu-west', NULL);
+PREPARE TRANSACTION 'regress_inv_insert';
+SELECT count(*) AS after_prepare FROM invalidations_since(:h3);
+COMMIT PREPARED 'regress_inv_insert';
+SELECT table_name, key, resync FROM invalidations_since(:h3);
+SELECT key, value FROM latest('inv', 'p1');
+SELECT invalidation_head() AS h4 \gset
+BEGIN;
+TRUNCATE inv;
+PREPARE TRANSACTION 'regress_inv_truncate';
+ROLLBACK PREPARED 'regress_inv_truncate';
+SELECT count(*) AS after_rollback FROM invalidations_since(:h4);
+BEGIN;
+TRUNCATE inv;
+PREPARE TRANSACTION 'regress_inv_truncate';
+COMMIT PREPARED 'regress_inv_truncate';
+SELECT table_name, key, resync FROM invalidations_since(:h4);
+SELECT count(*) AS keys_left FROM latest('inv');
 DROP TABLE inv;

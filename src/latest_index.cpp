@@ -3,9 +3,11 @@
 #include <new>
 
 #include "gucs.hpp"
+#include "invalidations.hpp"
 #include "pg.hpp"
 
 extern "C" {
+#include "access/transam.h"
 #include "catalog/pg_control.h"
 #include "common/controldata_utils.h"
 #include "miscadmin.h"
@@ -56,6 +58,8 @@ struct LatestShared {
   RelationMeta relations[kMaxRelations];
   int prepared_count;
   PreparedWrite prepared[kMaxPreparedWrites];
+  // prepared_count, readable without meta_lock (latest_settle_prepared).
+  pg_atomic_uint32 prepared_pending;
 };
 
 LatestShared *shared = nullptr;
@@ -97,25 +101,41 @@ RelationMeta *find_meta(Oid db, Oid rel, bool create) {
 
 // Called with the partition lock still held, so that no committer can take
 // the evicted key's place as if its relation were complete.
+// Caller holds meta_lock exclusively. Forgets prepared write i, whose
+// transaction has ended: its relation gets a new epoch, so that no load that
+// overlapped it marks it complete, and if it committed (COMMIT PREPARED, in
+// any session) dashboards are told to reload the relation, because its rows
+// were never published key by key. Whoever finds a finished write first
+// settles it, so the reset is appended exactly once. True if it was appended.
+bool settle_prepared_write(int i) {
+  const PreparedWrite write = shared->prepared[i];
+  RelationMeta *meta = find_meta(write.db, write.rel, true);
+  if (meta != nullptr) {
+    meta->epoch++;
+    meta->complete = false;
+  }
+  shared->prepared[i] = shared->prepared[--shared->prepared_count];
+  pg_atomic_write_u32(&shared->prepared_pending, static_cast<uint32>(shared->prepared_count));
+  if (!TransactionIdDidCommit(write.xid)) return false;
+  invalidation_append_reset(write.rel, now_unix_us());
+  return true;
+}
+
 // Caller holds meta_lock exclusively. True while a prepared transaction that
-// wrote the relation is pending; a finished one is forgotten, and its relation
-// gets a new epoch so that no load that overlapped it marks it complete.
-bool blocked_by_prepared(Oid db, Oid rel) {
+// wrote the relation is pending; a finished one is settled, and *reset_appended
+// set if that appended a reset (the caller wakes the worker once the lock is
+// released).
+bool blocked_by_prepared(Oid db, Oid rel, bool *reset_appended) {
   bool blocked = false;
   for (int i = 0; i < shared->prepared_count;) {
-    PreparedWrite &write = shared->prepared[i];
+    const PreparedWrite &write = shared->prepared[i];
     if (write.db != db || write.rel != rel) {
       ++i;
     } else if (TransactionIdIsInProgress(write.xid)) {
       blocked = true;
       ++i;
     } else {
-      RelationMeta *meta = find_meta(db, rel, true);
-      if (meta != nullptr) {
-        meta->epoch++;
-        meta->complete = false;
-      }
-      write = shared->prepared[--shared->prepared_count];
+      if (settle_prepared_write(i)) *reset_appended = true;
       blocked = true;  // this load may have missed the prepared rows
     }
   }
@@ -235,6 +255,7 @@ void latest_shmem_init(void *memory, bool found) {
   pg_atomic_init_u64(&shared->invalidations, 0);
   shared->relation_count = 0;
   shared->prepared_count = 0;
+  pg_atomic_init_u32(&shared->prepared_pending, 0);
   table = new (table_storage) core::LatestTable(core::LatestTable::create(table_memory, layout()));
   if (!IsUnderPostmaster) {
     restore_snapshot();
@@ -323,22 +344,41 @@ uint64_t current_resets(uint32_t db, uint32_t rel) {
 void latest_mark_complete(uint32_t db, uint32_t rel, uint64_t epoch) {
   pg_atomic_fetch_add_u64(&shared->reloads, 1);
   LWLockAcquire(shared->meta_lock, LW_EXCLUSIVE);
-  bool blocked = blocked_by_prepared(db, rel);
+  bool reset_appended = false;
+  bool blocked = blocked_by_prepared(db, rel, &reset_appended);
   RelationMeta *meta = find_meta(db, rel, true);
   if (!blocked && meta != nullptr && meta->epoch == epoch) meta->complete = true;
   LWLockRelease(shared->meta_lock);
+  if (reset_appended) invalidation_wake();
 }
 
 void latest_note_prepared(uint32_t db, uint32_t rel, uint32_t xid) {
   LWLockAcquire(shared->meta_lock, LW_EXCLUSIVE);
   if (shared->prepared_count < kMaxPreparedWrites) {
     shared->prepared[shared->prepared_count++] = PreparedWrite{xid, db, rel};
+    pg_atomic_write_u32(&shared->prepared_pending, static_cast<uint32>(shared->prepared_count));
   } else {
     ereport(WARNING, (errmsg("edgestate: too many prepared transactions wrote sensorstate "
                              "tables; latest() may miss their rows until the next reset")));
   }
   LWLockRelease(shared->meta_lock);
   latest_reset_relation(db, rel);
+}
+
+bool latest_settle_prepared(uint32_t db) {
+  if (pg_atomic_read_u32(&shared->prepared_pending) == 0) return false;
+  bool appended = false;
+  LWLockAcquire(shared->meta_lock, LW_EXCLUSIVE);
+  for (int i = 0; i < shared->prepared_count;) {
+    const PreparedWrite &write = shared->prepared[i];
+    if (write.db != db || TransactionIdIsInProgress(write.xid)) {
+      ++i;
+    } else {
+      appended = settle_prepared_write(i) || appended;
+    }
+  }
+  LWLockRelease(shared->meta_lock);
+  return appended;
 }
 
 void latest_register_new_relation(uint32_t db, uint32_t rel) {
@@ -418,8 +458,10 @@ bool latest_complete(const core::LatestKey &key, const core::StateView &loaded, 
   uint64_t hash = core::latest_key_hash(key);
   LWLock *lock = partition_lock(hash);
   LWLockAcquire(shared->meta_lock, LW_EXCLUSIVE);
-  bool blocked = blocked_by_prepared(key.db, key.rel);
+  bool reset_appended = false;
+  bool blocked = blocked_by_prepared(key.db, key.rel, &reset_appended);
   LWLockRelease(shared->meta_lock);
+  if (reset_appended) invalidation_wake();
   LWLockAcquire(lock, LW_EXCLUSIVE);
   if (current_resets(key.db, key.rel) != version.resets) {
     LWLockRelease(lock);

@@ -60,6 +60,13 @@ void latest_mark_incomplete(uint32_t db, uint32_t rel);
 // session) will not reach the index, so the relation is reset and stays
 // incomplete, and refills keep entries partial, until that transaction ends.
 void latest_note_prepared(uint32_t db, uint32_t rel, uint32_t xid);
+// Settles the prepared writes of database db whose transactions have ended:
+// for each that committed, appends a reset invalidation of its relation (its
+// rows never reached the index or the invalidations key by key). Called at
+// the commit of a COMMIT or ROLLBACK PREPARED; a read that finds a finished
+// write settles it too. True if a reset was appended (the worker needs waking). Takes
+// only LWLocks and reads transaction status, so it may run at commit.
+bool latest_settle_prepared(uint32_t db);
 
 // A committer's view of one relation's completeness, taken once per commit:
 // the invalidation count is read first, so that an eviction or reset after

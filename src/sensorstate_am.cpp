@@ -26,6 +26,7 @@ extern "C" {
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "executor/tuptable.h"
+#include "tcop/utility.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -50,6 +51,7 @@ struct Marker {
 };
 
 List *markers = NIL;        // of Marker *, in the order they happened
+bool finishes_prepared = false;  // this transaction runs COMMIT/ROLLBACK PREPARED
 List *untracked = NIL;      // relation OIDs past edgestate.max_pending_keys
 bool allow_delete = false;  // set by purge only
 
@@ -66,6 +68,7 @@ void reset_transaction_state() {
   calibration_forget_local();
   pending_clear();
   markers = NIL;
+  finishes_prepared = false;
   untracked = NIL;
   allow_delete = false;
 }
@@ -148,6 +151,10 @@ void apply_committed() {
     }
   }
   pending_visit(publish_change, &publication);
+  // A prepared transaction that wrote sensorstate tables ended just now; if it
+  // committed, its rows reach dashboards as a reset of each table
+  // (docs/invalidations.md).
+  if (finishes_prepared && latest_settle_prepared(MyDatabaseId)) publication.appended = true;
   if (publication.appended) invalidation_wake();
 }
 
@@ -450,6 +457,27 @@ const TableAmRoutine *build_routine() {
   return &routine;
 }
 
+// COMMIT PREPARED and ROLLBACK PREPARED: the prepared transaction's writes
+// are settled at this transaction's commit. Plain style:
+// standard_ProcessUtility may raise.
+ProcessUtility_hook_type prev_process_utility_hook = nullptr;
+
+void on_process_utility(PlannedStmt *statement, const char *query_string, bool read_only_tree,
+                        ProcessUtilityContext context, ParamListInfo params,
+                        QueryEnvironment *query_env, DestReceiver *dest, QueryCompletion *qc) {
+  Node *parsed = statement->utilityStmt;
+  if (IsA(parsed, TransactionStmt) &&
+      (castNode(TransactionStmt, parsed)->kind == TRANS_STMT_COMMIT_PREPARED ||
+       castNode(TransactionStmt, parsed)->kind == TRANS_STMT_ROLLBACK_PREPARED))
+    finishes_prepared = true;
+  if (prev_process_utility_hook != nullptr)
+    prev_process_utility_hook(statement, query_string, read_only_tree, context, params, query_env,
+                              dest, qc);
+  else
+    standard_ProcessUtility(statement, query_string, read_only_tree, context, params, query_env,
+                            dest, qc);
+}
+
 // DROP TABLE: forget the relation's entries at commit.
 object_access_hook_type prev_object_access_hook = nullptr;
 
@@ -475,6 +503,8 @@ void install_sensorstate_hooks() {
   RegisterSubXactCallback(on_subtransaction_event, nullptr);
   prev_object_access_hook = object_access_hook;
   object_access_hook = on_object_access;
+  prev_process_utility_hook = ProcessUtility_hook;
+  ProcessUtility_hook = on_process_utility;
 }
 
 void set_purge_in_progress(bool in_progress) { allow_delete = in_progress; }
