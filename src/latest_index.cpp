@@ -38,10 +38,15 @@ struct RelationMeta {
   uint64_t resets;
 };
 
+// A relation written by a prepared transaction. rel is InvalidOid for a
+// transaction this server saw prepare that wrote no sensorstate table; assumed
+// marks a transaction prepared before a restart, whose writes are unknown:
+// it is taken to have written each relation loaded while it is pending.
 struct PreparedWrite {
   TransactionId xid;
   Oid db;
   Oid rel;
+  bool assumed;
 };
 
 struct LatestShared {
@@ -109,14 +114,14 @@ RelationMeta *find_meta(Oid db, Oid rel, bool create) {
 // settles it, so the reset is appended exactly once. True if it was appended.
 bool settle_prepared_write(int i) {
   const PreparedWrite write = shared->prepared[i];
-  RelationMeta *meta = find_meta(write.db, write.rel, true);
+  RelationMeta *meta = OidIsValid(write.rel) ? find_meta(write.db, write.rel, true) : nullptr;
   if (meta != nullptr) {
     meta->epoch++;
     meta->complete = false;
   }
   shared->prepared[i] = shared->prepared[--shared->prepared_count];
   pg_atomic_write_u32(&shared->prepared_pending, static_cast<uint32>(shared->prepared_count));
-  if (!TransactionIdDidCommit(write.xid)) return false;
+  if (!OidIsValid(write.rel) || !TransactionIdDidCommit(write.xid)) return false;
   invalidation_append_reset(write.rel, now_unix_us());
   return true;
 }
@@ -352,17 +357,61 @@ void latest_mark_complete(uint32_t db, uint32_t rel, uint64_t epoch) {
   if (reset_appended) invalidation_wake();
 }
 
+namespace {
+
+// Caller holds meta_lock exclusively.
+const PreparedWrite *find_prepared_write(TransactionId xid, Oid db, Oid rel) {
+  for (int i = 0; i < shared->prepared_count; ++i) {
+    const PreparedWrite &write = shared->prepared[i];
+    if (write.xid == xid && write.db == db && write.rel == rel) return &write;
+  }
+  return nullptr;
+}
+
+// Caller holds meta_lock exclusively. False when the list is full.
+bool add_prepared_write(const PreparedWrite &write) {
+  if (shared->prepared_count == kMaxPreparedWrites) return false;
+  shared->prepared[shared->prepared_count++] = write;
+  pg_atomic_write_u32(&shared->prepared_pending, static_cast<uint32>(shared->prepared_count));
+  return true;
+}
+
+}  // namespace
+
 void latest_note_prepared(uint32_t db, uint32_t rel, uint32_t xid) {
   LWLockAcquire(shared->meta_lock, LW_EXCLUSIVE);
-  if (shared->prepared_count < kMaxPreparedWrites) {
-    shared->prepared[shared->prepared_count++] = PreparedWrite{xid, db, rel};
-    pg_atomic_write_u32(&shared->prepared_pending, static_cast<uint32>(shared->prepared_count));
-  } else {
+  bool full = find_prepared_write(xid, db, rel) == nullptr &&
+              !add_prepared_write(PreparedWrite{xid, db, rel, false});
+  LWLockRelease(shared->meta_lock);
+  if (!OidIsValid(rel)) return;  // full or not: it is merely unknown, so assumed later
+  if (full)
     ereport(WARNING, (errmsg("edgestate: too many prepared transactions wrote sensorstate "
                              "tables; latest() may miss their rows until the next reset")));
+  latest_reset_relation(db, rel);
+}
+
+void latest_note_unknown_prepared(uint32_t db, uint32_t rel, const uint32_t *xids, int count) {
+  LWLockAcquire(shared->meta_lock, LW_EXCLUSIVE);
+  for (int i = 0; i < count; ++i) {
+    bool known = false;
+    for (int j = 0; j < shared->prepared_count && !known; ++j) {
+      const PreparedWrite &write = shared->prepared[j];
+      known = write.xid == xids[i] && write.db == db && !write.assumed;
+    }
+    if (known || find_prepared_write(xids[i], db, rel) != nullptr) continue;
+    if (!add_prepared_write(PreparedWrite{xids[i], db, rel, true})) {
+      // No room to remember it: fail the load in progress instead (a new
+      // epoch and reset count), so that it neither completes the relation
+      // nor stores what it read.
+      RelationMeta *meta = find_meta(db, rel, true);
+      if (meta != nullptr) {
+        meta->epoch++;
+        meta->resets++;
+        meta->complete = false;
+      }
+    }
   }
   LWLockRelease(shared->meta_lock);
-  latest_reset_relation(db, rel);
 }
 
 bool latest_settle_prepared(uint32_t db) {

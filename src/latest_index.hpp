@@ -59,7 +59,15 @@ void latest_mark_incomplete(uint32_t db, uint32_t rel);
 // PREPARE TRANSACTION wrote the relation: its commit (COMMIT PREPARED, in any
 // session) will not reach the index, so the relation is reset and stays
 // incomplete, and refills keep entries partial, until that transaction ends.
+// rel InvalidOid records a prepared transaction that wrote no sensorstate
+// table, so that loads know it (see latest_note_unknown_prepared).
 void latest_note_prepared(uint32_t db, uint32_t rel, uint32_t xid);
+// A load of relation rel found these prepared transactions pending in
+// database db. Those this server did not see prepare (they were prepared
+// before a restart, so what they wrote is unknown) are taken to have written
+// rel: the load neither completes the relation nor clears partial entries,
+// and their commit resets it. Call before the load marks anything complete.
+void latest_note_unknown_prepared(uint32_t db, uint32_t rel, const uint32_t *xids, int count);
 // Settles the prepared writes of database db whose transactions have ended:
 // for each that committed, appends a reset invalidation of its relation (its
 // rows never reached the index or the invalidations key by key). Called at

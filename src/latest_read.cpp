@@ -16,6 +16,7 @@
 extern "C" {
 #include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/twophase.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -112,6 +113,27 @@ char *merge_query(const ReadContext &context, bool one_key) {
   return query.data;
 }
 
+// Tells the index which prepared transactions of the database are pending
+// (they may be ones prepared before a restart, whose writes it cannot know).
+// Runs inside the caller's SPI connection.
+void note_pending_prepared(Oid db, Oid relid) {
+  if (max_prepared_xacts == 0) return;
+  int rc = SPI_execute(
+      "SELECT transaction FROM pg_catalog.pg_prepared_xacts WHERE database = current_database()",
+      true, 0);
+  if (rc != SPI_OK_SELECT) elog(ERROR, "edgestate: listing prepared transactions failed: %d", rc);
+  if (SPI_processed == 0) return;
+  auto *xids = static_cast<uint32_t *>(palloc(sizeof(uint32_t) * SPI_processed));
+  int count = 0;
+  for (uint64 row = 0; row < SPI_processed; ++row) {
+    bool is_null = false;
+    Datum xid = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &is_null);
+    if (!is_null) xids[count++] = DatumGetTransactionId(xid);
+  }
+  latest_note_unknown_prepared(db, relid, xids, count);
+  pfree(xids);
+}
+
 // Computes the latest states from the table (all keys, or the one given),
 // puts them back into the index unless on a standby, and emits them.
 void compute_from_table(ReadContext &context, bool one_key, Datum key_datum, uint32_t generation) {
@@ -121,6 +143,7 @@ void compute_from_table(ReadContext &context, bool one_key, Datum key_datum, uin
   RelationVersion version = use_index ? latest_relation_version(db, relid) : RelationVersion{};
   char *query = merge_query(context, one_key);
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+  if (use_index) note_pending_prepared(db, relid);
   Oid argtypes[1] = {context.columns->key_type};
   Datum args[1] = {key_datum};
   SPIPlanPtr plan = SPI_prepare(query, one_key ? 1 : 0, argtypes);

@@ -158,20 +158,26 @@ void apply_committed() {
   if (publication.appended) invalidation_wake();
 }
 
-void note_prepared(const PendingChange &change, void *xid) {
-  latest_note_prepared(MyDatabaseId, change.key.relid, *static_cast<TransactionId *>(xid));
+void collect_relation(const PendingChange &change, void *relids) {
+  auto *list = static_cast<List **>(relids);
+  *list = list_append_unique_oid(*list, change.key.relid);
 }
 
 // PREPARE TRANSACTION: the commit happens elsewhere (COMMIT PREPARED, maybe in
 // another backend or after a restart), so the relations it wrote are marked
-// incomplete and reload from their tables.
+// incomplete and reload from their tables. A transaction that wrote none is
+// recorded too, so that loads while it is pending know it wrote none.
 void forget_prepared() {
   if (!shmem_ready()) return;
-  TransactionId xid = GetTopTransactionIdIfAny();
+  TransactionId xid = GetTopTransactionId();
+  List *relids = NIL;
   ListCell *cell;
   foreach (cell, markers)
-    latest_note_prepared(MyDatabaseId, static_cast<Marker *>(lfirst(cell))->relid, xid);
-  pending_visit(note_prepared, &xid);
+    relids = list_append_unique_oid(relids, static_cast<Marker *>(lfirst(cell))->relid);
+  pending_visit(collect_relation, &relids);
+  foreach (cell, relids) latest_note_prepared(MyDatabaseId, lfirst_oid(cell), xid);
+  if (relids == NIL) latest_note_prepared(MyDatabaseId, InvalidOid, xid);
+  list_free(relids);
 }
 
 void on_transaction_event(XactEvent event, void *) {

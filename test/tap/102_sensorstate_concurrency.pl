@@ -238,5 +238,25 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM edgestate.latest('v', 'p'
 	'and in latest(v, key)');
 is(oracle_mismatches($node, 'v'), '0', 'latest(v) equals the oracle');
 
+# A pending prepared transaction that wrote no sensorstate table does not keep
+# a table from completing: after a TRUNCATE, one read reloads it and the next
+# is served by the index.
+$node->safe_psql('postgres', q{
+	CREATE TABLE plain (x int);
+	BEGIN;
+	INSERT INTO plain VALUES (1);
+	PREPARE TRANSACTION 'other';
+	TRUNCATE v;
+	INSERT INTO v VALUES ('t', 7, edgestate.hlc(now()), 'eu-west', NULL);
+});
+my $stats = latest_index_stats($node);
+$node->safe_psql('postgres', q{SELECT count(*) FROM edgestate.latest('v')});
+$node->safe_psql('postgres', q{SELECT count(*) FROM edgestate.latest('v')});
+my $after = latest_index_stats($node);
+is($after->{reloads} - $stats->{reloads}, 1,
+	'with an unrelated prepared transaction pending, one read reloads the table');
+is($after->{hits} - $stats->{hits}, 1, 'and the next read is a hit');
+$node->safe_psql('postgres', q{ROLLBACK PREPARED 'other'});
+
 $node->stop;
 done_testing();
