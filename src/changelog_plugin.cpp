@@ -1,6 +1,8 @@
 // The `edgestate` logical decoding output plugin: committed inserts into
 // sensorstate tables as the compact binary change-log (docs/changelog-format.md)
 // or as JSON lines. Options: format, tables, origin, include-timestamps.
+#include <cerrno>
+#include <cstdlib>
 #include <new>
 #include <string>
 #include <variant>
@@ -37,6 +39,9 @@ namespace {
 
 enum class OriginMode { kAny, kLocal, kSkip };
 
+// About 110 MB of encoder state at most (keys and their previous readings).
+constexpr int64 kDefaultMaxStreamKeys = 1'000'000;
+
 // Session state, in the decoding context's memory; the encoder is destroyed
 // by a reset callback of that context, however the session ends.
 struct PluginState {
@@ -55,6 +60,10 @@ struct PluginState {
   char *last_table;
   core::ChangelogEncoder *encoder;
   MemoryContextCallback destroy_encoder;
+  // Binary mode: past this many keys remembered, the next transaction starts
+  // a new stream, so that a long session's memory follows the keys in use,
+  // not every key it ever saw.
+  int64 max_stream_keys;
   // JSON mode: the lines of the current transaction not yet written, the
   // number of readings among them, and the seq of the next reading.
   StringInfoData json_lines;
@@ -146,6 +155,13 @@ void parse_options(PluginState *state, List *options) {
         state->json = true;
       else
         bad_option("format", value, "Use binary or json.");
+    } else if (strcmp(option->defname, "max-stream-keys") == 0) {
+      char *end = nullptr;
+      errno = 0;
+      long long keys = value != nullptr ? strtoll(value, &end, 10) : 0;
+      if (value == nullptr || *value == '\0' || *end != '\0' || errno != 0 || keys < 1)
+        bad_option("max-stream-keys", value, "Use a positive integer.");
+      state->max_stream_keys = keys;
     } else if (strcmp(option->defname, "include-timestamps") == 0) {
       state->include_timestamps = parse_bool_option(option);
     } else if (strcmp(option->defname, "tables") == 0) {
@@ -172,7 +188,8 @@ void parse_options(PluginState *state, List *options) {
     } else {
       ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                       errmsg("unknown option \"%s\" for output plugin edgestate", option->defname),
-                      errhint("The options are format, tables, origin and include-timestamps.")));
+                      errhint("The options are format, tables, origin, include-timestamps "
+                              "and max-stream-keys.")));
     }
   }
 }
@@ -182,6 +199,7 @@ void plugin_startup(LogicalDecodingContext *ctx, OutputPluginOptions *options, b
   auto *state = static_cast<PluginState *>(palloc0(sizeof(PluginState)));
   state->include_timestamps = true;
   state->origin_mode = OriginMode::kAny;
+  state->max_stream_keys = kDefaultMaxStreamKeys;
   parse_options(state, ctx->output_plugin_options);
   state->sensorstate_am = InvalidOid;
   initStringInfo(&state->json_lines);
@@ -208,6 +226,8 @@ void plugin_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn) {
     return;
   }
   cpp_entry([&] {
+    if (state->encoder->key_count() >= static_cast<size_t>(state->max_stream_keys))
+      state->encoder->restart_stream();
     state->encoder->begin(txn->final_lsn, edgestate::unix_us(txn->xact_time.commit_time),
                           txn->origin_id);
     return Datum(0);

@@ -106,13 +106,14 @@ $node->safe_psql('postgres', q{
 
 # Slots before the workload: s is streamed twice (restart), sf once, sj is
 # peeked in JSON mode, sx (binary) and sxj (JSON) are streamed twice with a
-# stop inside a transaction.
+# stop inside a transaction, sk once with a small max-stream-keys.
 $node->safe_psql('postgres', q{
 	SELECT pg_create_logical_replication_slot('s', 'edgestate');
 	SELECT pg_create_logical_replication_slot('sf', 'edgestate');
 	SELECT pg_create_logical_replication_slot('sj', 'edgestate');
 	SELECT pg_create_logical_replication_slot('sx', 'edgestate');
 	SELECT pg_create_logical_replication_slot('sxj', 'edgestate');
+	SELECT pg_create_logical_replication_slot('sk', 'edgestate');
 });
 my $lsn0 = $node->safe_psql('postgres',
 	q{SELECT min(restart_lsn) FROM pg_replication_slots});
@@ -854,6 +855,20 @@ is($rc, 0, 'the CLI decodes the uninterrupted session') or diag $stderr;
 my $lines_f = $out;
 is($lines_f, $lines_ab, 'the uninterrupted session decodes to the same lines as A then B');
 
+# A session that remembers at most 50 keys starts a new stream whenever it
+# has seen more: more frames start a stream, and it decodes to the same lines.
+{
+	my ($okk, $errk) = recvlogical('sk', $end_b, "$tmp/k.bin", 'format=binary', 'max-stream-keys=50');
+	ok($okk, 'pg_recvlogical streamed a slot with max-stream-keys=50') or diag $errk;
+	my ($frames_k, $problem_k) = walk_frames(read_bytes("$tmp/k.bin"));
+	is($problem_k, undef, 'max-stream-keys=50: the file is a sequence of whole frames');
+	cmp_ok(scalar(grep { $_->{flags} & 1 } @$frames_k), '>', 1,
+		'max-stream-keys=50: later frames start new streams');
+	my ($rck, $outk, $errk2) = decode("$tmp/k.bin");
+	is($rck, 0, 'the CLI decodes it') or diag $errk2;
+	is($outk, $lines_f, 'to the same lines as the session without the limit');
+}
+
 my $sum = 0;
 $sum += $_->{count} for @$frames_a;
 is(($lines_a =~ tr/\n//), $sum, 'session A: one line per reading the frames announce');
@@ -1068,7 +1083,9 @@ for my $case (
 	[ 'origin', 'skip:' ],
 	[ 'include-timestamps', 'maybe' ],
 	[ 'tables', '' ],
-	[ 'tables', 't2' ])
+	[ 'tables', 't2' ],
+	[ 'max-stream-keys', '0' ],
+	[ 'max-stream-keys', '10 keys' ])
 {
 	my ($option, $value) = @$case;
 	my ($ret, $o, $e) = $node->psql('postgres', "\\set VERBOSITY verbose\n"
