@@ -699,7 +699,7 @@ ES_SQL_FUNCTION(es_invalidations_since) {
   // The caller sees only tables it may SELECT from, as latest() requires; a
   // transaction's entries come in runs of one table, so the last answer is kept.
   Oid checked_rel = InvalidOid;
-  bool readable = false, dropped = false;
+  bool checked = false, readable = false, dropped = false;
   for (uint64 seq = first_wanted; seq <= newest; ++seq) {
     RingSlot copy;
     if (!read_slot(seq, &copy)) {
@@ -711,7 +711,8 @@ ES_SQL_FUNCTION(es_invalidations_since) {
       break;  // not yet published: the client will see it next time
     }
     if (copy.db != MyDatabaseId) continue;
-    if (copy.rel != checked_rel) {
+    if (!checked || copy.rel != checked_rel) {
+      checked = true;
       checked_rel = copy.rel;
       dropped = false;
       readable = pg_class_aclcheck_ext(copy.rel, GetUserId(), ACL_SELECT, &dropped) ==
@@ -720,7 +721,8 @@ ES_SQL_FUNCTION(es_invalidations_since) {
     }
     if (copy.reset) {  // a table was reset as a whole: reload everything
       // A dropped table's reset counts for everyone: whoever shows its keys
-      // must let them go.
+      // must let them go. So does a reset of no particular table (InvalidOid:
+      // a prepared transaction whose writes are unknown committed).
       if (!readable && !dropped) continue;
       tuplestore_clear(rsinfo->setResult);
       resync();

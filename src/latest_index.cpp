@@ -1,5 +1,6 @@
 #include "latest_index.hpp"
 
+#include <algorithm>
 #include <new>
 
 #include "gucs.hpp"
@@ -104,24 +105,39 @@ RelationMeta *find_meta(Oid db, Oid rel, bool create) {
   return nullptr;
 }
 
-// Called with the partition lock still held, so that no committer can take
-// the evicted key's place as if its relation were complete.
+// Whether a finished transaction committed. A record may wait long enough
+// for VACUUM to truncate the commit log past its transaction; such a one is
+// taken to have committed, which costs no more than a needless reset (and
+// reading a truncated page would raise an ERROR, possibly at commit).
+bool finished_transaction_committed(TransactionId xid) {
+  LWLockAcquire(XactTruncationLock, LW_SHARED);
+  bool committed = TransactionIdPrecedes(xid, ShmemVariableCache->oldestClogXid) ||
+                   TransactionIdDidCommit(xid);
+  LWLockRelease(XactTruncationLock);
+  return committed;
+}
+
 // Caller holds meta_lock exclusively. Forgets prepared write i, whose
-// transaction has ended: its relation gets a new epoch, so that no load that
-// overlapped it marks it complete, and if it committed (COMMIT PREPARED, in
-// any session) dashboards are told to reload the relation, because its rows
-// were never published key by key. Whoever finds a finished write first
-// settles it, so the reset is appended exactly once. True if it was appended.
+// transaction has ended. Loads that overlapped it must not mark its relation
+// complete (a new epoch) and, if it committed, must not store what they read
+// before its rows became visible (a new reset count); dashboards are then
+// told to reload the relation, because its rows were never published key by
+// key. Whoever finds a finished write first settles it, so the reset is
+// appended exactly once, tagged with this backend's database: callers settle
+// only writes of MyDatabaseId. True if a reset was appended.
 bool settle_prepared_write(int i) {
   const PreparedWrite write = shared->prepared[i];
-  RelationMeta *meta = OidIsValid(write.rel) ? find_meta(write.db, write.rel, true) : nullptr;
+  shared->prepared[i] = shared->prepared[--shared->prepared_count];
+  pg_atomic_write_u32(&shared->prepared_pending, static_cast<uint32>(shared->prepared_count));
+  if (!OidIsValid(write.rel)) return false;
+  const bool committed = finished_transaction_committed(write.xid);
+  RelationMeta *meta = find_meta(write.db, write.rel, committed);
   if (meta != nullptr) {
     meta->epoch++;
     meta->complete = false;
+    if (committed) meta->resets++;
   }
-  shared->prepared[i] = shared->prepared[--shared->prepared_count];
-  pg_atomic_write_u32(&shared->prepared_pending, static_cast<uint32>(shared->prepared_count));
-  if (!OidIsValid(write.rel) || !TransactionIdDidCommit(write.xid)) return false;
+  if (!committed) return false;
   invalidation_append_reset(write.rel, now_unix_us());
   return true;
 }
@@ -147,6 +163,8 @@ bool blocked_by_prepared(Oid db, Oid rel, bool *reset_appended) {
   return blocked;
 }
 
+// Called with the partition lock still held, so that no committer can take
+// the evicted key's place as if its relation were complete.
 void note_eviction(const core::MergeOutcome &outcome) {
   if (!outcome.evicted) return;
   pg_atomic_fetch_add_u64(&shared->evictions, 1);
@@ -368,8 +386,30 @@ const PreparedWrite *find_prepared_write(TransactionId xid, Oid db, Oid rel) {
   return nullptr;
 }
 
-// Caller holds meta_lock exclusively. False when the list is full.
-bool add_prepared_write(const PreparedWrite &write) {
+// Caller holds meta_lock exclusively. Makes room by forgetting writes whose
+// transactions have ended: this database's are settled (*reset_appended is set
+// if that appended a reset); other databases' are dropped unless they
+// committed, which only a backend of their database may announce.
+void make_room_for_prepared_write(bool *reset_appended) {
+  for (int i = 0; i < shared->prepared_count;) {
+    const PreparedWrite &write = shared->prepared[i];
+    if (TransactionIdIsInProgress(write.xid)) {
+      ++i;
+    } else if (write.db == MyDatabaseId) {
+      if (settle_prepared_write(i)) *reset_appended = true;
+    } else if (!OidIsValid(write.rel) || !finished_transaction_committed(write.xid)) {
+      shared->prepared[i] = shared->prepared[--shared->prepared_count];
+    } else {
+      ++i;
+    }
+  }
+  pg_atomic_write_u32(&shared->prepared_pending, static_cast<uint32>(shared->prepared_count));
+}
+
+// Caller holds meta_lock exclusively. False when the list is full even after
+// making room.
+bool add_prepared_write(const PreparedWrite &write, bool *reset_appended) {
+  if (shared->prepared_count == kMaxPreparedWrites) make_room_for_prepared_write(reset_appended);
   if (shared->prepared_count == kMaxPreparedWrites) return false;
   shared->prepared[shared->prepared_count++] = write;
   pg_atomic_write_u32(&shared->prepared_pending, static_cast<uint32>(shared->prepared_count));
@@ -378,19 +418,43 @@ bool add_prepared_write(const PreparedWrite &write) {
 
 }  // namespace
 
-void latest_note_prepared(uint32_t db, uint32_t rel, uint32_t xid) {
+bool latest_note_prepared(uint32_t db, uint32_t rel, uint32_t xid) {
+  bool reset_appended = false;
   LWLockAcquire(shared->meta_lock, LW_EXCLUSIVE);
-  bool full = find_prepared_write(xid, db, rel) == nullptr &&
-              !add_prepared_write(PreparedWrite{xid, db, rel, false});
+  bool recorded = find_prepared_write(xid, db, rel) != nullptr ||
+                  add_prepared_write(PreparedWrite{xid, db, rel, false}, &reset_appended);
   LWLockRelease(shared->meta_lock);
-  if (!OidIsValid(rel)) return;  // full or not: it is merely unknown, so assumed later
-  if (full)
-    ereport(WARNING, (errmsg("edgestate: too many prepared transactions wrote sensorstate "
-                             "tables; latest() may miss their rows until the next reset")));
-  latest_reset_relation(db, rel);
+  if (reset_appended) invalidation_wake();
+  if (OidIsValid(rel)) latest_reset_relation(db, rel);
+  return recorded;
+}
+
+bool latest_prepared_known(uint32_t db, uint32_t xid) {
+  bool known = false;
+  LWLockAcquire(shared->meta_lock, LW_SHARED);
+  for (int i = 0; i < shared->prepared_count && !known; ++i) {
+    const PreparedWrite &write = shared->prepared[i];
+    known = write.xid == xid && write.db == db && !write.assumed;
+  }
+  LWLockRelease(shared->meta_lock);
+  return known;
+}
+
+void latest_forget_prepared(uint32_t db, uint32_t xid) {
+  LWLockAcquire(shared->meta_lock, LW_EXCLUSIVE);
+  for (int i = 0; i < shared->prepared_count;) {
+    const PreparedWrite &write = shared->prepared[i];
+    if (write.xid == xid && write.db == db)
+      shared->prepared[i] = shared->prepared[--shared->prepared_count];
+    else
+      ++i;
+  }
+  pg_atomic_write_u32(&shared->prepared_pending, static_cast<uint32>(shared->prepared_count));
+  LWLockRelease(shared->meta_lock);
 }
 
 void latest_note_unknown_prepared(uint32_t db, uint32_t rel, const uint32_t *xids, int count) {
+  bool reset_appended = false;
   LWLockAcquire(shared->meta_lock, LW_EXCLUSIVE);
   for (int i = 0; i < count; ++i) {
     bool known = false;
@@ -399,7 +463,7 @@ void latest_note_unknown_prepared(uint32_t db, uint32_t rel, const uint32_t *xid
       known = write.xid == xids[i] && write.db == db && !write.assumed;
     }
     if (known || find_prepared_write(xids[i], db, rel) != nullptr) continue;
-    if (!add_prepared_write(PreparedWrite{xids[i], db, rel, true})) {
+    if (!add_prepared_write(PreparedWrite{xids[i], db, rel, true}, &reset_appended)) {
       // No room to remember it: fail the load in progress instead (a new
       // epoch and reset count), so that it neither completes the relation
       // nor stores what it read.
@@ -412,6 +476,7 @@ void latest_note_unknown_prepared(uint32_t db, uint32_t rel, const uint32_t *xid
     }
   }
   LWLockRelease(shared->meta_lock);
+  if (reset_appended) invalidation_wake();
 }
 
 bool latest_settle_prepared(uint32_t db) {
@@ -582,15 +647,27 @@ void pack_entry(const core::LatestEntry &entry, void *context) {
 
 void latest_for_each(uint32_t db, uint32_t rel,
                      void (*visit)(const LatestEntryCopy &entry, void *context), void *context) {
-  PackBuffer buffer{static_cast<uint8_t *>(MemoryContextAllocHuge(CurrentMemoryContext,
-                                                                  partition_pack_bound())),
-                    partition_pack_bound(), 0, false};
-  for (uint32_t p = 0; p < kLatestPartitions; ++p) {
+  // Sized for a typical table's share of a partition and doubled on demand,
+  // up to the most a partition can hold (which at the largest
+  // latest_max_keys would be hundreds of megabytes per call).
+  const size_t bound = partition_pack_bound();
+  PackBuffer buffer{nullptr, std::min<size_t>(bound, 16 * 1024), 0, false};
+  buffer.data = static_cast<uint8_t *>(MemoryContextAllocHuge(CurrentMemoryContext, buffer.capacity));
+  for (uint32_t p = 0; p < kLatestPartitions;) {
     buffer.used = 0;
+    buffer.overflowed = false;
     LWLockAcquire(&shared->partition_locks[p].lock, LW_SHARED);
     table->for_each(p, db, rel, pack_entry, &buffer);
     LWLockRelease(&shared->partition_locks[p].lock);
-    if (buffer.overflowed) elog(ERROR, "edgestate: latest index partition %u exceeds its size", p);
+    if (buffer.overflowed) {
+      if (buffer.capacity == bound)
+        elog(ERROR, "edgestate: latest index partition %u exceeds its size", p);
+      buffer.capacity = std::min(bound, buffer.capacity * 2);
+      pfree(buffer.data);
+      buffer.data =
+          static_cast<uint8_t *>(MemoryContextAllocHuge(CurrentMemoryContext, buffer.capacity));
+      continue;  // the same partition again
+    }
     for (size_t at = 0; at < buffer.used;) {
       PackedEntry header;
       memcpy(&header, buffer.data + at, sizeof header);
@@ -601,6 +678,7 @@ void latest_for_each(uint32_t db, uint32_t rel,
             context);
       at += packed_size(header.key_size, header.state_size);
     }
+    ++p;
   }
   pfree(buffer.data);
 }

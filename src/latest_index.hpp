@@ -60,8 +60,15 @@ void latest_mark_incomplete(uint32_t db, uint32_t rel);
 // session) will not reach the index, so the relation is reset and stays
 // incomplete, and refills keep entries partial, until that transaction ends.
 // rel InvalidOid records a prepared transaction that wrote no sensorstate
-// table, so that loads know it (see latest_note_unknown_prepared).
-void latest_note_prepared(uint32_t db, uint32_t rel, uint32_t xid);
+// table, so that loads know it (see latest_note_unknown_prepared). False when
+// the record did not fit (256 pending at once): the caller then forgets the
+// transaction's records with latest_forget_prepared, so that it counts as
+// unknown rather than as having written only some of its relations.
+bool latest_note_prepared(uint32_t db, uint32_t rel, uint32_t xid);
+void latest_forget_prepared(uint32_t db, uint32_t xid);
+// Whether this server recorded what the prepared transaction wrote (it saw
+// it prepare and had room for the record).
+bool latest_prepared_known(uint32_t db, uint32_t xid);
 // A load of relation rel found these prepared transactions pending in
 // database db. Those this server did not see prepare (they were prepared
 // before a restart, so what they wrote is unknown) are taken to have written

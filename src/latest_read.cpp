@@ -119,7 +119,8 @@ char *merge_query(const ReadContext &context, bool one_key) {
 void note_pending_prepared(Oid db, Oid relid) {
   if (max_prepared_xacts == 0) return;
   int rc = SPI_execute(
-      "SELECT transaction FROM pg_catalog.pg_prepared_xacts WHERE database = current_database()",
+      "SELECT transaction FROM pg_catalog.pg_prepared_xacts "
+      "WHERE database = pg_catalog.current_database()",
       true, 0);
   if (rc != SPI_OK_SELECT) elog(ERROR, "edgestate: listing prepared transactions failed: %d", rc);
   if (SPI_processed == 0) return;

@@ -59,9 +59,10 @@ SubTransactionId newest_subxid = InvalidSubTransactionId;
 // single-row insert.
 constexpr uint32 kKeptBuckets = 256;
 constexpr uint32 kInitialBuckets = 64;
-// Buckets pending_prefetch looks at for a change: the home bucket's cache line
-// and the next.
-constexpr uint32 kPrefetchProbes = 4;
+// Buckets pending_prefetch looks at for a change: the home bucket, whose line
+// pending_hash prefetched, and the next (48-byte buckets: at most one more
+// line, fetched on demand).
+constexpr uint32 kPrefetchProbes = 2;
 
 // Encodes a state into transaction memory, reusing `previous` when it is large
 // enough. The state may view `previous`, so it is encoded on the stack first.

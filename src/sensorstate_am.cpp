@@ -20,13 +20,17 @@
 extern "C" {
 #include "access/heapam.h"
 #include "access/tableam.h"
+#include "access/twophase.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "tcop/utility.h"
+#include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -52,6 +56,9 @@ struct Marker {
 
 List *markers = NIL;        // of Marker *, in the order they happened
 bool finishes_prepared = false;  // this transaction runs COMMIT/ROLLBACK PREPARED
+// ... and commits a prepared transaction whose writes this server does not
+// know (prepared before a restart)
+bool commits_unknown_prepared = false;
 List *untracked = NIL;      // relation OIDs past edgestate.max_pending_keys
 bool allow_delete = false;  // set by purge only
 
@@ -69,6 +76,7 @@ void reset_transaction_state() {
   pending_clear();
   markers = NIL;
   finishes_prepared = false;
+  commits_unknown_prepared = false;
   untracked = NIL;
   allow_delete = false;
 }
@@ -155,6 +163,12 @@ void apply_committed() {
   // committed, its rows reach dashboards as a reset of each table
   // (docs/invalidations.md).
   if (finishes_prepared && latest_settle_prepared(MyDatabaseId)) publication.appended = true;
+  // What it wrote is unknown: every table of the database, for all clients
+  // know (a reset of no particular table).
+  if (commits_unknown_prepared) {
+    invalidation_append_reset(InvalidOid, publication.arrival);
+    publication.appended = true;
+  }
   if (publication.appended) invalidation_wake();
 }
 
@@ -175,9 +189,20 @@ void forget_prepared() {
   foreach (cell, markers)
     relids = list_append_unique_oid(relids, static_cast<Marker *>(lfirst(cell))->relid);
   pending_visit(collect_relation, &relids);
-  foreach (cell, relids) latest_note_prepared(MyDatabaseId, lfirst_oid(cell), xid);
-  if (relids == NIL) latest_note_prepared(MyDatabaseId, InvalidOid, xid);
+  bool recorded = true;
+  foreach (cell, relids)
+    recorded = latest_note_prepared(MyDatabaseId, lfirst_oid(cell), xid) && recorded;
+  if (relids == NIL) recorded = latest_note_prepared(MyDatabaseId, InvalidOid, xid);
   list_free(relids);
+  if (!recorded) {
+    // Unknown, like one prepared before a restart: every table loaded while it
+    // is pending waits for it. Until PREPARE has finished, though, loads cannot
+    // see it among the prepared transactions.
+    latest_forget_prepared(MyDatabaseId, xid);
+    ereport(WARNING, (errmsg("edgestate: too many prepared transactions are pending; "
+                             "sensorstate tables read meanwhile compute from the table until "
+                             "they end")));
+  }
 }
 
 void on_transaction_event(XactEvent event, void *) {
@@ -463,6 +488,27 @@ const TableAmRoutine *build_routine() {
   return &routine;
 }
 
+// Whether prepared transaction gid of this database is one whose writes this
+// server does not know: it was prepared before the server started.
+bool prepared_before_start(const char *gid) {
+  if (!shmem_ready() || max_prepared_xacts == 0) return false;
+  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+  Oid types[1] = {TEXTOID};
+  Datum values[1] = {CStringGetTextDatum(gid)};
+  int rc = SPI_execute_with_args(
+      "SELECT transaction FROM pg_catalog.pg_prepared_xacts "
+      "WHERE gid = $1 AND database = pg_catalog.current_database()",
+      1, types, values, nullptr, true, 1);
+  bool unknown = false;
+  if (rc == SPI_OK_SELECT && SPI_processed == 1) {
+    bool is_null = false;
+    Datum xid = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &is_null);
+    unknown = !is_null && !latest_prepared_known(MyDatabaseId, DatumGetTransactionId(xid));
+  }
+  SPI_finish();
+  return unknown;
+}
+
 // COMMIT PREPARED and ROLLBACK PREPARED: the prepared transaction's writes
 // are settled at this transaction's commit. Plain style:
 // standard_ProcessUtility may raise.
@@ -472,10 +518,15 @@ void on_process_utility(PlannedStmt *statement, const char *query_string, bool r
                         ProcessUtilityContext context, ParamListInfo params,
                         QueryEnvironment *query_env, DestReceiver *dest, QueryCompletion *qc) {
   Node *parsed = statement->utilityStmt;
-  if (IsA(parsed, TransactionStmt) &&
-      (castNode(TransactionStmt, parsed)->kind == TRANS_STMT_COMMIT_PREPARED ||
-       castNode(TransactionStmt, parsed)->kind == TRANS_STMT_ROLLBACK_PREPARED))
-    finishes_prepared = true;
+  if (IsA(parsed, TransactionStmt)) {
+    auto *transaction = castNode(TransactionStmt, parsed);
+    if (transaction->kind == TRANS_STMT_COMMIT_PREPARED) {
+      finishes_prepared = true;
+      commits_unknown_prepared = prepared_before_start(transaction->gid);
+    } else if (transaction->kind == TRANS_STMT_ROLLBACK_PREPARED) {
+      finishes_prepared = true;
+    }
+  }
   if (prev_process_utility_hook != nullptr)
     prev_process_utility_hook(statement, query_string, read_only_tree, context, params, query_env,
                               dest, qc);

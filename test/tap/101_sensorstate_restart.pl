@@ -280,6 +280,22 @@ for my $mode ('fast', 'immediate') {
 		$committed{$mode}, "after COMMIT PREPARED 'pt_$mode', latest(pt) shows its readings");
 	is(oracle_mismatches($node, 'pt'), '0', "and equals the oracle");
 }
+# Committed after a restart with no read in between: nothing tells what it
+# wrote, so every client of the database is told to resync.
+$node->safe_psql('postgres', q{
+	BEGIN;
+	INSERT INTO pt VALUES ('r', 7, edgestate.hlc(now()), 'eu-west', NULL);
+	PREPARE TRANSACTION 'pt_unread';
+});
+$node->stop('immediate');
+$node->start;
+my $head = $node->safe_psql('postgres', 'SELECT edgestate.invalidation_head()');
+$node->safe_psql('postgres', "COMMIT PREPARED 'pt_unread'");
+is($node->safe_psql('postgres', "SELECT bool_or(resync) FROM edgestate.invalidations_since($head)"),
+	't', 'COMMIT PREPARED of a transaction prepared before the restart, unread since: a resync');
+is($node->safe_psql('postgres', q{SELECT value FROM edgestate.latest('pt', 'r')}), '7',
+	'and latest(pt, key) shows its reading');
+is(oracle_mismatches($node, 'pt'), '0', 'latest(pt) equals the oracle');
 
 $node->stop;
 done_testing();
