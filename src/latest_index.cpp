@@ -386,6 +386,16 @@ const PreparedWrite *find_prepared_write(TransactionId xid, Oid db, Oid rel) {
   return nullptr;
 }
 
+// Caller holds meta_lock. Whether this server recorded the transaction's
+// writes when it prepared (any record of it that is not assumed).
+bool prepared_known(TransactionId xid, Oid db) {
+  for (int i = 0; i < shared->prepared_count; ++i) {
+    const PreparedWrite &write = shared->prepared[i];
+    if (write.xid == xid && write.db == db && !write.assumed) return true;
+  }
+  return false;
+}
+
 // Caller holds meta_lock exclusively. Makes room by forgetting writes whose
 // transactions have ended: this database's are settled (*reset_appended is set
 // if that appended a reset); other databases' are dropped unless they
@@ -430,12 +440,8 @@ bool latest_note_prepared(uint32_t db, uint32_t rel, uint32_t xid) {
 }
 
 bool latest_prepared_known(uint32_t db, uint32_t xid) {
-  bool known = false;
   LWLockAcquire(shared->meta_lock, LW_SHARED);
-  for (int i = 0; i < shared->prepared_count && !known; ++i) {
-    const PreparedWrite &write = shared->prepared[i];
-    known = write.xid == xid && write.db == db && !write.assumed;
-  }
+  bool known = prepared_known(xid, db);
   LWLockRelease(shared->meta_lock);
   return known;
 }
@@ -457,12 +463,7 @@ void latest_note_unknown_prepared(uint32_t db, uint32_t rel, const uint32_t *xid
   bool reset_appended = false;
   LWLockAcquire(shared->meta_lock, LW_EXCLUSIVE);
   for (int i = 0; i < count; ++i) {
-    bool known = false;
-    for (int j = 0; j < shared->prepared_count && !known; ++j) {
-      const PreparedWrite &write = shared->prepared[j];
-      known = write.xid == xids[i] && write.db == db && !write.assumed;
-    }
-    if (known || find_prepared_write(xids[i], db, rel) != nullptr) continue;
+    if (prepared_known(xids[i], db) || find_prepared_write(xids[i], db, rel) != nullptr) continue;
     if (!add_prepared_write(PreparedWrite{xids[i], db, rel, true}, &reset_appended)) {
       // No room to remember it: fail the load in progress instead (a new
       // epoch and reset count), so that it neither completes the relation
