@@ -29,6 +29,7 @@ extern "C" {
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
+#include "replication/logicalworker.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -161,8 +162,10 @@ void apply_committed() {
   pending_visit(publish_change, &publication);
   // A prepared transaction that wrote sensorstate tables ended just now; if it
   // committed, its rows reach dashboards as a reset of each table
-  // (docs/invalidations.md).
-  if (finishes_prepared && latest_settle_prepared(MyDatabaseId)) publication.appended = true;
+  // (docs/invalidations.md). A logical replication apply worker finishes the
+  // prepared transactions of two-phase subscriptions without the statement.
+  if ((finishes_prepared || IsLogicalWorker()) && latest_settle_prepared(MyDatabaseId))
+    publication.appended = true;
   // What it wrote is unknown: every table of the database, for all clients
   // know (a reset of no particular table).
   if (commits_unknown_prepared) {
