@@ -1,6 +1,7 @@
 // The `edgestate` logical decoding output plugin: committed inserts into
 // sensorstate tables as the compact binary change-log (docs/changelog-format.md)
-// or as JSON lines. Options: format, tables, origin, include-timestamps.
+// or as JSON lines. Options: format, tables, origin, include-timestamps,
+// max-stream-keys.
 #include <cerrno>
 #include <cstdlib>
 #include <new>

@@ -657,8 +657,7 @@ void edgestate_invalidation_worker_main(Datum arg) {
 ES_SQL_FUNCTION(es_channel) {
   text *region = PG_GETARG_TEXT_PP(0);
   return cpp_entry([&] {
-    return PointerGetDatum(
-        to_text(channel_name(std::string_view(VARDATA_ANY(region), VARSIZE_ANY_EXHDR(region)))));
+    return PointerGetDatum(to_text(channel_name(text_view(region))));
   });
 }
 

@@ -105,6 +105,23 @@ RelationMeta *find_meta(Oid db, Oid rel, bool create) {
   return nullptr;
 }
 
+// Caller holds meta_lock exclusively. Removes prepared write i (the last one
+// takes its place); prepared_pending follows prepared_count.
+void remove_prepared_write(int i) {
+  shared->prepared[i] = shared->prepared[--shared->prepared_count];
+  pg_atomic_write_u32(&shared->prepared_pending, static_cast<uint32>(shared->prepared_count));
+}
+
+// Caller holds meta_lock exclusively. Loads of the relation in progress may
+// not mark it complete (a new epoch) and, with new_reset, may not store what
+// they read either (a new reset count).
+void fail_loads(RelationMeta *meta, bool new_reset) {
+  if (meta == nullptr) return;
+  meta->epoch++;
+  meta->complete = false;
+  if (new_reset) meta->resets++;
+}
+
 // Whether a finished transaction committed. A record may wait long enough
 // for VACUUM to truncate the commit log past its transaction; such a one is
 // taken to have committed, which costs no more than a needless reset (and
@@ -127,16 +144,10 @@ bool finished_transaction_committed(TransactionId xid) {
 // only writes of MyDatabaseId. True if a reset was appended.
 bool settle_prepared_write(int i) {
   const PreparedWrite write = shared->prepared[i];
-  shared->prepared[i] = shared->prepared[--shared->prepared_count];
-  pg_atomic_write_u32(&shared->prepared_pending, static_cast<uint32>(shared->prepared_count));
+  remove_prepared_write(i);
   if (!OidIsValid(write.rel)) return false;
   const bool committed = finished_transaction_committed(write.xid);
-  RelationMeta *meta = find_meta(write.db, write.rel, committed);
-  if (meta != nullptr) {
-    meta->epoch++;
-    meta->complete = false;
-    if (committed) meta->resets++;
-  }
+  fail_loads(find_meta(write.db, write.rel, committed), committed);
   if (!committed) return false;
   invalidation_append_reset(write.rel, now_unix_us());
   return true;
@@ -408,12 +419,11 @@ void make_room_for_prepared_write(bool *reset_appended) {
     } else if (write.db == MyDatabaseId) {
       if (settle_prepared_write(i)) *reset_appended = true;
     } else if (!OidIsValid(write.rel) || !finished_transaction_committed(write.xid)) {
-      shared->prepared[i] = shared->prepared[--shared->prepared_count];
+      remove_prepared_write(i);
     } else {
       ++i;
     }
   }
-  pg_atomic_write_u32(&shared->prepared_pending, static_cast<uint32>(shared->prepared_count));
 }
 
 // Caller holds meta_lock exclusively. False when the list is full even after
@@ -451,11 +461,10 @@ void latest_forget_prepared(uint32_t db, uint32_t xid) {
   for (int i = 0; i < shared->prepared_count;) {
     const PreparedWrite &write = shared->prepared[i];
     if (write.xid == xid && write.db == db)
-      shared->prepared[i] = shared->prepared[--shared->prepared_count];
+      remove_prepared_write(i);
     else
       ++i;
   }
-  pg_atomic_write_u32(&shared->prepared_pending, static_cast<uint32>(shared->prepared_count));
   LWLockRelease(shared->meta_lock);
 }
 
@@ -464,17 +473,9 @@ void latest_note_unknown_prepared(uint32_t db, uint32_t rel, const uint32_t *xid
   LWLockAcquire(shared->meta_lock, LW_EXCLUSIVE);
   for (int i = 0; i < count; ++i) {
     if (prepared_known(xids[i], db) || find_prepared_write(xids[i], db, rel) != nullptr) continue;
-    if (!add_prepared_write(PreparedWrite{xids[i], db, rel, true}, &reset_appended)) {
-      // No room to remember it: fail the load in progress instead (a new
-      // epoch and reset count), so that it neither completes the relation
-      // nor stores what it read.
-      RelationMeta *meta = find_meta(db, rel, true);
-      if (meta != nullptr) {
-        meta->epoch++;
-        meta->resets++;
-        meta->complete = false;
-      }
-    }
+    // No room to remember it: fail the load in progress instead.
+    if (!add_prepared_write(PreparedWrite{xids[i], db, rel, true}, &reset_appended))
+      fail_loads(find_meta(db, rel, true), true);
   }
   LWLockRelease(shared->meta_lock);
   if (reset_appended) invalidation_wake();
@@ -508,11 +509,7 @@ void latest_register_new_relation(uint32_t db, uint32_t rel) {
 
 void latest_mark_incomplete(uint32_t db, uint32_t rel) {
   LWLockAcquire(shared->meta_lock, LW_EXCLUSIVE);
-  RelationMeta *meta = find_meta(db, rel, false);
-  if (meta != nullptr) {
-    meta->epoch++;
-    meta->complete = false;
-  }
+  fail_loads(find_meta(db, rel, false), false);
   LWLockRelease(shared->meta_lock);
 }
 

@@ -70,17 +70,17 @@ void latest_forget_prepared(uint32_t db, uint32_t xid);
 // it prepare and had room for the record).
 bool latest_prepared_known(uint32_t db, uint32_t xid);
 // A load of relation rel found these prepared transactions pending in
-// database db. Those this server did not see prepare (they were prepared
-// before a restart, so what they wrote is unknown) are taken to have written
-// rel: the load neither completes the relation nor clears partial entries,
+// database db. Those whose writes this server did not record (they were
+// prepared before a restart, or did not fit) are taken to have written rel: the load neither completes the relation nor clears partial entries,
 // and their commit resets it. Call before the load marks anything complete.
 void latest_note_unknown_prepared(uint32_t db, uint32_t rel, const uint32_t *xids, int count);
 // Settles the prepared writes of database db whose transactions have ended:
 // for each that committed, appends a reset invalidation of its relation (its
 // rows never reached the index or the invalidations key by key). Called at
-// the commit of a COMMIT or ROLLBACK PREPARED; a read that finds a finished
-// write settles it too. True if a reset was appended (the worker needs waking). Takes
-// only LWLocks and reads transaction status, so it may run at commit.
+// the commit of a COMMIT or ROLLBACK PREPARED (or of a logical replication
+// worker); a read that finds a finished write settles it too. True if a reset
+// was appended (the worker needs waking). Takes only LWLocks and reads
+// transaction status, so it may run at commit.
 bool latest_settle_prepared(uint32_t db);
 
 // A committer's view of one relation's completeness, taken once per commit:

@@ -118,20 +118,9 @@ char *merge_query(const ReadContext &context, bool one_key) {
 // Runs inside the caller's SPI connection.
 void note_pending_prepared(Oid db, Oid relid) {
   if (max_prepared_xacts == 0) return;
-  int rc = SPI_execute(
-      "SELECT transaction FROM pg_catalog.pg_prepared_xacts "
-      "WHERE database = pg_catalog.current_database()",
-      true, 0);
-  if (rc != SPI_OK_SELECT) elog(ERROR, "edgestate: listing prepared transactions failed: %d", rc);
-  if (SPI_processed == 0) return;
-  auto *xids = static_cast<uint32_t *>(palloc(sizeof(uint32_t) * SPI_processed));
   int count = 0;
-  for (uint64 row = 0; row < SPI_processed; ++row) {
-    bool is_null = false;
-    Datum xid = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &is_null);
-    if (!is_null) xids[count++] = DatumGetTransactionId(xid);
-  }
-  latest_note_unknown_prepared(db, relid, xids, count);
+  TransactionId *xids = pending_prepared_xids(nullptr, &count);
+  if (count > 0) latest_note_unknown_prepared(db, relid, xids, count);
   pfree(xids);
 }
 

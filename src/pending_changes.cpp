@@ -79,10 +79,6 @@ bytea *encode_in_transaction(const core::StateView &state, bytea *previous) {
   return result;
 }
 
-}  // namespace
-
-namespace {
-
 // pending_add, which may be told to keep a change whatever the limit (one
 // that a committed subtransaction hands to its parent was counted already).
 bool add_change(Oid relid, SubTransactionId subxid, std::string_view key, uint32 hash,
@@ -112,7 +108,7 @@ bool add_change(Oid relid, SubTransactionId subxid, std::string_view key, uint32
   if (state.count == 1 && core::state_subsumes_reading(encoded, encoded_size, state.winner()))
     return true;
   core::StateView existing, merged;
-  pending_decode(*change, &existing);
+  if (!pending_decode(*change, &existing)) elog(ERROR, "edgestate: corrupted pending state");
   core::merge_states(existing, state, static_cast<size_t>(guc_max_candidates), &merged);
   change->state = encode_in_transaction(merged, change->state);
   return true;
@@ -192,7 +188,7 @@ void pending_end_subtransaction(SubTransactionId subxid, SubTransactionId parent
   }
   for (uint32 i = 0; i < moved_count; ++i) {
     core::StateView state;
-    pending_decode(moved[i], &state);
+    if (!pending_decode(moved[i], &state)) elog(ERROR, "edgestate: corrupted pending state");
     const PendingKey key{moved[i].key.relid, parent, moved[i].key.size, moved[i].key.bytes};
     add_change(key.relid, parent, std::string_view(key.bytes, key.size), hash_of(key),
                moved[i].key_is_text, state, false);
@@ -200,10 +196,9 @@ void pending_end_subtransaction(SubTransactionId subxid, SubTransactionId parent
   if (moved != nullptr) pfree(moved);
 }
 
-void pending_decode(const PendingChange &change, core::StateView *out) {
-  if (core::decode_state(reinterpret_cast<const uint8_t *>(VARDATA(change.state)),
-                         VARSIZE(change.state) - VARHDRSZ, out) != core::DecodeStatus::kOk)
-    elog(ERROR, "edgestate: corrupted pending state");
+bool pending_decode(const PendingChange &change, core::StateView *out) {
+  return core::decode_state(reinterpret_cast<const uint8_t *>(VARDATA(change.state)),
+                            VARSIZE(change.state) - VARHDRSZ, out) == core::DecodeStatus::kOk;
 }
 
 }  // namespace edgestate

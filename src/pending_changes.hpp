@@ -66,7 +66,8 @@ void pending_forget_relation(Oid relid);
 // abort they are forgotten.
 void pending_end_subtransaction(SubTransactionId subxid, SubTransactionId parent, bool committed);
 
-// Decodes a change's state; a state that does not decode raises an ERROR.
-void pending_decode(const PendingChange &change, core::StateView *out);
+// Decodes a change's state; false when it does not decode (memory was
+// corrupted).
+bool pending_decode(const PendingChange &change, core::StateView *out);
 
 }  // namespace edgestate

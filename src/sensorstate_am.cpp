@@ -5,8 +5,6 @@
 #include <algorithm>
 
 #include "calibration.hpp"
-#include "core/merge.h"
-#include "core/state_codec.h"
 #include "guard.hpp"
 #include "gucs.hpp"
 #include "invalidations.hpp"
@@ -58,7 +56,7 @@ struct Marker {
 List *markers = NIL;        // of Marker *, in the order they happened
 bool finishes_prepared = false;  // this transaction runs COMMIT/ROLLBACK PREPARED
 // ... and commits a prepared transaction whose writes this server does not
-// know (prepared before a restart)
+// know (prepared before a restart, or not recorded)
 bool commits_unknown_prepared = false;
 List *untracked = NIL;      // relation OIDs past edgestate.max_pending_keys
 bool allow_delete = false;  // set by purge only
@@ -117,8 +115,7 @@ void publish_change(const PendingChange &change, void *arg) {
     publication->check = latest_check_complete(MyDatabaseId, change.key.relid);
   }
   core::StateView state;
-  if (core::decode_state(reinterpret_cast<const uint8_t *>(VARDATA(change.state)),
-                         VARSIZE(change.state) - VARHDRSZ, &state) != core::DecodeStatus::kOk) {
+  if (!pending_decode(change, &state)) {  // no ERROR at commit: reload the table instead
     latest_mark_incomplete(MyDatabaseId, change.key.relid);
     return;
   }
@@ -307,8 +304,9 @@ void read_row(Relation rel, const SensorstateColumns *columns, TupleTableSlot *s
 // arrival_us: when the row arrived (one clock reading per batch).
 void record_row(Relation rel, const SensorstateColumns *columns, const RowReading &row,
                 int64_t arrival_us) {
-  core::StateView single;
-  core::state_of(row.reading, &single);  // read_row validated it
+  core::StateView single;  // of the reading alone, which read_row validated
+  single.entries[0] = row.reading;
+  single.count = 1;
   if ((untracked == NIL || !list_member_oid(untracked, RelationGetRelid(rel))) &&
       !pending_add(RelationGetRelid(rel), GetCurrentSubTransactionId(), row.key, row.hash,
                    columns->key_is_text, single))
@@ -492,22 +490,14 @@ const TableAmRoutine *build_routine() {
 }
 
 // Whether prepared transaction gid of this database is one whose writes this
-// server does not know: it was prepared before the server started.
-bool prepared_before_start(const char *gid) {
+// server does not know: it was prepared before the server started, or its
+// records did not fit (forget_prepared).
+bool prepared_unknown(const char *gid) {
   if (!shmem_ready() || max_prepared_xacts == 0) return false;
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-  Oid types[1] = {TEXTOID};
-  Datum values[1] = {CStringGetTextDatum(gid)};
-  int rc = SPI_execute_with_args(
-      "SELECT transaction FROM pg_catalog.pg_prepared_xacts "
-      "WHERE gid = $1 AND database = pg_catalog.current_database()",
-      1, types, values, nullptr, true, 1);
-  bool unknown = false;
-  if (rc == SPI_OK_SELECT && SPI_processed == 1) {
-    bool is_null = false;
-    Datum xid = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &is_null);
-    unknown = !is_null && !latest_prepared_known(MyDatabaseId, DatumGetTransactionId(xid));
-  }
+  int count = 0;
+  TransactionId *xids = pending_prepared_xids(gid, &count);
+  bool unknown = count == 1 && !latest_prepared_known(MyDatabaseId, xids[0]);
   SPI_finish();
   return unknown;
 }
@@ -525,7 +515,7 @@ void on_process_utility(PlannedStmt *statement, const char *query_string, bool r
     auto *transaction = castNode(TransactionStmt, parsed);
     if (transaction->kind == TRANS_STMT_COMMIT_PREPARED) {
       finishes_prepared = true;
-      commits_unknown_prepared = prepared_before_start(transaction->gid);
+      commits_unknown_prepared = prepared_unknown(transaction->gid);
     } else if (transaction->kind == TRANS_STMT_ROLLBACK_PREPARED) {
       finishes_prepared = true;
     }
@@ -570,6 +560,25 @@ void install_sensorstate_hooks() {
 void set_purge_in_progress(bool in_progress) { allow_delete = in_progress; }
 
 void schedule_reset(Oid relid) { add_marker(relid, MarkerKind::kReset); }
+
+TransactionId *pending_prepared_xids(const char *gid, int *count) {
+  Oid types[1] = {TEXTOID};
+  Datum values[1] = {gid != nullptr ? CStringGetTextDatum(gid) : Datum(0)};
+  int rc = SPI_execute_with_args(
+      "SELECT transaction FROM pg_catalog.pg_prepared_xacts "
+      "WHERE database = pg_catalog.current_database() AND ($1 IS NULL OR gid = $1)",
+      1, types, values, gid != nullptr ? nullptr : "n", true, 0);
+  if (rc != SPI_OK_SELECT) elog(ERROR, "edgestate: listing prepared transactions failed: %d", rc);
+  auto *xids = static_cast<TransactionId *>(
+      palloc(sizeof(TransactionId) * Max(SPI_processed, static_cast<uint64>(1))));
+  *count = 0;
+  for (uint64 row = 0; row < SPI_processed; ++row) {
+    bool is_null = false;
+    Datum xid = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &is_null);
+    if (!is_null) xids[(*count)++] = DatumGetTransactionId(xid);
+  }
+  return xids;
+}
 
 }  // namespace edgestate
 

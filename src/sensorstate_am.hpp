@@ -15,4 +15,9 @@ void set_purge_in_progress(bool in_progress);
 // (they are reloaded from the table on the next read).
 void schedule_reset(Oid relid);
 
+// The transaction ids of this database's pending prepared transactions (the
+// one named gid, or all of them when gid is null), from pg_prepared_xacts, in
+// palloc'd memory; *count gets how many. Runs in the caller's SPI connection.
+TransactionId *pending_prepared_xids(const char *gid, int *count);
+
 }  // namespace edgestate

@@ -234,10 +234,7 @@ SensorstateColumnNames sensorstate_column_names(Relation rel, const SensorstateC
 }
 
 std::string_view sensorstate_key_bytes(const SensorstateColumns &columns, Datum key, char *buffer) {
-  if (columns.key_is_text) {
-    text *value = DatumGetTextPP(key);
-    return {VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value)};
-  }
+  if (columns.key_is_text) return text_datum_view(key);
   int64 number =
       columns.key_type == INT8OID ? DatumGetInt64(key) : static_cast<int64>(DatumGetInt32(key));
   uint64 bits = static_cast<uint64>(number);

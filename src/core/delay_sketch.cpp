@@ -58,10 +58,12 @@ static_assert(edges_increase());
 static_assert(kEdges[kFirstLogBucket] == kDelaySketchExactMax + 1);
 static_assert(kEdges[kDelaySketchBuckets - 1] == kDelaySketchMaxMicros);
 
-uint32_t effective_window(const DelaySketch &sketch) {
-  if (sketch.window == 0) return kDelaySketchDefaultWindow;
-  return sketch.window < kDelaySketchMaxWindow ? sketch.window : kDelaySketchMaxWindow;
+uint32_t clamp_window(uint32_t window) {
+  if (window == 0) return kDelaySketchDefaultWindow;
+  return window < kDelaySketchMaxWindow ? window : kDelaySketchMaxWindow;
 }
+
+uint32_t effective_window(const DelaySketch &sketch) { return clamp_window(sketch.window); }
 
 void rotate(DelaySketch *sketch) {
   std::memcpy(sketch->previous, sketch->current, sizeof sketch->current);
@@ -161,8 +163,7 @@ int64_t delay_sketch_bucket_upper(size_t bucket) {
 
 void delay_sketch_init(DelaySketch *sketch, uint32_t window_observations) {
   std::memset(sketch, 0, sizeof *sketch);
-  sketch->window = window_observations;
-  sketch->window = effective_window(*sketch);
+  sketch->window = clamp_window(window_observations);
 }
 
 void delay_sketch_record(DelaySketch *sketch, int64_t micros, uint32_t count) {

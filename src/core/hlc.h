@@ -99,4 +99,11 @@ bool hlc_parse_canonical(std::string_view text, uint64_t *out);
 // where it returns true it agrees with PostgreSQL's timestamptz input.
 bool hlc_parse_iso(std::string_view text, uint64_t *out);
 
+// The physical time (milliseconds since the Unix epoch) of a civil date and
+// time at a zone offset, for both parsers. False when a field is out of range
+// (month, day of that month, hour, minute, second) or the time falls before
+// 1970 or past kMaxPhysicalMs.
+bool hlc_physical_of_civil(int64_t year, int month, int day, int hour, int minute, int second,
+                           int millis, int offset_minutes, uint64_t *ms);
+
 }  // namespace edgestate::core

@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <string_view>
 
-#include "core/civil_date.h"
 #include "core/hlc.h"
 
 namespace edgestate::core {
@@ -35,11 +34,6 @@ bool hlc_parse_iso(std::string_view text, uint64_t *out) {
   const int hour = two_digits(s + 11), minute = two_digits(s + 14), second = two_digits(s + 17);
   if ((century | year_of_century | month | day | hour | minute | second) < 0 || s[4] != '-' ||
       s[7] != '-' || (s[10] != ' ' && s[10] != 'T') || s[13] != ':' || s[16] != ':')
-    return false;
-  const int64_t year = century * 100 + year_of_century;
-  if (year < 1970 || month < 1 || month > 12 || day < 1 ||
-      static_cast<unsigned>(day) > days_in_month(year, static_cast<unsigned>(month)) || hour > 23 ||
-      minute > 59 || second > 59)
     return false;
   size_t pos = 19;
   // Fraction: up to 6 digits, rounded down to the millisecond.
@@ -88,12 +82,11 @@ bool hlc_parse_iso(std::string_view text, uint64_t *out) {
     }
     if (logical > kMaxLogical) return false;
   }
-  const int64_t days =
-      days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
-  const int64_t ms = ((days * 24 + hour) * 60 + minute - offset_minutes) * 60'000 +
-                     static_cast<int64_t>(second) * 1000 + millis;
-  if (ms < 0 || static_cast<uint64_t>(ms) > kMaxPhysicalMs) return false;
-  *out = hlc_make(static_cast<uint64_t>(ms), logical);
+  uint64_t ms;
+  if (!hlc_physical_of_civil(century * 100 + year_of_century, month, day, hour, minute, second,
+                             static_cast<int>(millis), static_cast<int>(offset_minutes), &ms))
+    return false;
+  *out = hlc_make(ms, logical);
   return true;
 }
 

@@ -98,11 +98,6 @@ bool hlc_parse_canonical(std::string_view text, uint64_t *out) {
       !take_literal(text, &pos, "+00#")) {
     return false;
   }
-  if (month < 1 || month > 12) return false;
-  const int64_t y = static_cast<int64_t>(year);
-  const unsigned m = static_cast<unsigned>(month);
-  if (day < 1 || day > days_in_month(y, m)) return false;
-  if (hour > 23 || minute > 59 || second > 59) return false;
 
   // The counter: 1 to 5 digits, no leading zero unless it is "0".
   const std::string_view counter_text = text.substr(pos);
@@ -118,10 +113,29 @@ bool hlc_parse_canonical(std::string_view text, uint64_t *out) {
     return false;
   }
 
-  const uint64_t days = static_cast<uint64_t>(days_from_civil(y, m, static_cast<unsigned>(day)));
-  const uint64_t ms = days * kMsPerDay + hour * 3'600'000 + minute * 60'000 + second * 1000 + milli;
-  if (ms > kMaxPhysicalMs) return false;
+  // Two digits each, so the casts keep every value.
+  uint64_t ms;
+  if (!hlc_physical_of_civil(static_cast<int64_t>(year), static_cast<int>(month),
+                             static_cast<int>(day), static_cast<int>(hour),
+                             static_cast<int>(minute), static_cast<int>(second),
+                             static_cast<int>(milli), 0, &ms))
+    return false;
   *out = hlc_make(ms, static_cast<uint32_t>(logical));
+  return true;
+}
+
+bool hlc_physical_of_civil(int64_t year, int month, int day, int hour, int minute, int second,
+                           int millis, int offset_minutes, uint64_t *ms) {
+  if (year < 1970 || month < 1 || month > 12 || day < 1 ||
+      static_cast<unsigned>(day) > days_in_month(year, static_cast<unsigned>(month)) ||
+      hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59)
+    return false;
+  const int64_t days =
+      days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
+  const int64_t total = ((days * 24 + hour) * 60 + minute - offset_minutes) * 60'000 +
+                        static_cast<int64_t>(second) * 1000 + millis;
+  if (total < 0 || static_cast<uint64_t>(total) > kMaxPhysicalMs) return false;
+  *ms = static_cast<uint64_t>(total);
   return true;
 }
 

@@ -110,7 +110,7 @@ struct LatestEntry {
   uint32_t rel;
   uint64_t version;     // increases whenever the entry's winner changes
   int64_t arrival_us;   // when the current winner was merged in (caller's clock)
-  uint32_t generation;  // changes each time the key's slot is (re)created; never 0
+  uint32_t generation;  // changes when the key's slot is (re)created or restored over; never 0
   bool partial;         // created without the key's earlier readings (see complete)
   uint8_t key_size;
   uint8_t key[255];

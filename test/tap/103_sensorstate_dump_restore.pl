@@ -83,6 +83,13 @@ my %tables = (
 	'app.meters' => [qw(sensor_id temp at site NULL)],
 );
 
+# The oracle for table $t of database $db.
+sub oracle
+{
+	my ($db, $t) = @_;
+	return oracle_mismatches($node, $t, db => $db, columns => $tables{$t});
+}
+
 my $config_query = q{
 	SELECT table_name::text, key_column, value_column, ts_column, region_column,
 	       device_column, skew_bound_column, ttl
@@ -90,7 +97,7 @@ my $config_query = q{
 
 my (%latest, %count);
 for my $t (sort keys %tables) {
-	is(oracle_mismatches($node, $t, db => 'postgres', columns => $tables{$t}), '0', "original $t: latest() equals the oracle");
+	is(oracle('postgres', $t), '0', "original $t: latest() equals the oracle");
 	$latest{$t} = latest_rows($node, $t, db => 'postgres');
 	$count{$t} = $node->safe_psql('postgres', "SELECT count(*) FROM $t");
 }
@@ -125,7 +132,7 @@ is($node->safe_psql('restored', q{
 for my $t (sort keys %tables) {
 	is($node->safe_psql('restored', "SELECT count(*) FROM $t"), $count{$t},
 		"restored $t has all $count{$t} rows");
-	is(oracle_mismatches($node, $t, db => 'restored', columns => $tables{$t}), '0', "restored $t: latest() equals the oracle");
+	is(oracle('restored', $t), '0', "restored $t: latest() equals the oracle");
 	is(latest_rows($node, $t, db => 'restored'), $latest{$t},
 		"restored $t: latest() equals the original's latest()");
 }
@@ -140,14 +147,14 @@ $node->safe_psql('restored', q{
 });
 is($node->safe_psql('restored', q{SELECT value FROM edgestate.latest('gauges', '1')}), '99',
 	'a new reading on the restored copy is the latest');
-is(oracle_mismatches($node, 'readings', db => 'restored', columns => $tables{'readings'}), '0', 'restored readings after an insert: oracle holds');
+is(oracle('restored', 'readings'), '0', 'restored readings after an insert: oracle holds');
 my ($ret, $out, $err) = $node->psql('restored', q{UPDATE readings SET value = 0});
 like($err, qr/cannot update rows of sensorstate table "readings"/, 'UPDATE is still refused');
 ($ret, $out, $err) = $node->psql('restored', q{
 	INSERT INTO readings SELECT key, value, ts, region, device FROM readings LIMIT 1});
 like($err, qr/duplicate key value violates unique constraint "readings_pkey"/,
 	'the primary key is enforced');
-is(oracle_mismatches($node, 'readings', db => 'restored', columns => $tables{'readings'}), '0', 'the failed inserts left no trace');
+is(oracle('restored', 'readings'), '0', 'the failed inserts left no trace');
 
 # Retention configured before the dump works on the restored copy. The
 # restored database has the default search_path (pg_restore does not carry
@@ -164,7 +171,7 @@ is($err, '', 'purge_expired() runs in the restored database');
 is(join("\n", sort split /\n/, $out), "app.meters|$old{'app.meters'}\ngauges|$old{gauges}",
 	'and purges the readings older than each table\'s ttl');
 for my $t ('gauges', 'app.meters') {
-	is(oracle_mismatches($node, $t, db => 'restored', columns => $tables{$t}), '0', "restored $t after purge_expired(): oracle holds");
+	is(oracle('restored', $t), '0', "restored $t after purge_expired(): oracle holds");
 }
 is($node->safe_psql('restored', q{SELECT count(*) FROM edgestate.latest('gauges') WHERE key::int >= 1000}),
 	'0', 'keys whose readings all expired are gone from latest()');

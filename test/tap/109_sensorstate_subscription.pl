@@ -35,13 +35,6 @@ sub insert_sql
 	          FROM generate_series($from, $to) i};
 }
 
-sub latest_rows_of
-{
-	my ($node) = @_;
-	return $node->safe_psql('postgres',
-		q{SELECT key, value, ts, region, device, state FROM edgestate.latest('r') ORDER BY key});
-}
-
 # Rows before the subscription: the table sync worker copies them.
 $publisher->safe_psql('postgres', insert_sql(1, 500));
 $publisher->safe_psql('postgres', 'CREATE PUBLICATION p FOR TABLE r');
@@ -49,14 +42,14 @@ my $connstr = $publisher->connstr . ' dbname=postgres';
 $subscriber->safe_psql('postgres',
 	"CREATE SUBSCRIPTION s CONNECTION '$connstr' PUBLICATION p WITH (two_phase = true)");
 $subscriber->wait_for_subscription_sync($publisher, 's');
-is(latest_rows_of($subscriber), latest_rows_of($publisher),
+is(latest_rows($subscriber, 'r'), latest_rows($publisher, 'r'),
 	'after the initial copy the subscriber\'s latest(r) equals the publisher\'s');
 is(oracle_mismatches($subscriber, 'r'), '0', 'and equals the oracle on the subscriber');
 
 # A plain transaction, applied by the apply worker.
 $publisher->safe_psql('postgres', insert_sql(501, 800));
 $publisher->wait_for_catchup('s');
-is(latest_rows_of($subscriber), latest_rows_of($publisher),
+is(latest_rows($subscriber, 'r'), latest_rows($publisher, 'r'),
 	'after a replicated transaction latest(r) agrees');
 is(oracle_mismatches($subscriber, 'r'), '0', 'and equals the oracle');
 
@@ -74,7 +67,7 @@ is($subscriber->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'),
 is($subscriber->safe_psql('postgres',
 		"SELECT bool_or(resync) FROM edgestate.invalidations_since($head)"),
 	't', 'the apply worker\'s COMMIT PREPARED tells the subscriber\'s dashboards to resync');
-is(latest_rows_of($subscriber), latest_rows_of($publisher),
+is(latest_rows($subscriber, 'r'), latest_rows($publisher, 'r'),
 	'after COMMIT PREPARED latest(r) agrees');
 is(oracle_mismatches($subscriber, 'r'), '0', 'and equals the oracle');
 

@@ -255,8 +255,8 @@ RC_GTEST_PROP(MergeProperties, SubsumedReadingsLeaveTheStateUnchanged, ()) {
   const Bytes merged = test::merge(state, probe_state, k);
   const bool subsumed = state_subsumes_reading(state.data(), state.size(), probe.view());
   if (subsumed) RC_ASSERT(merged == state);
-  // Not subsumed: the state holds no reading of the probe's origin at or
-  // above it, so the probe is not already among its entries.
+  // And the unvalidated walk agrees with decoding: subsumed exactly when the
+  // decoded state holds a reading of the probe's origin at or above it.
   const StateView view = test::decode(state);
   bool held = false;
   for (uint8_t i = 0; i < view.count; ++i)
