@@ -9,8 +9,8 @@
 # by hand, so the latest table carries the dead tuples its updates leave.
 #  - the workload's wall time (one session each, synchronous_commit = off).
 #  - latest state per key: the latest index's shared memory divided by its
-#    capacity (bytes per key slot, all slots of the segment counted) against
-#    the latest table's total size (heap + primary key) per row.
+#    capacity in keys (the whole segment: slots, hash index, overflow chunks)
+#    against the latest table's total size (heap + primary key) per row.
 #  - on disk: the sensorstate table against history + latest table, indexes
 #    included (neither history has an index).
 set -euo pipefail
@@ -82,7 +82,7 @@ read -r ours baseline < <(psql_q -F ' ' -c "
   SELECT (SELECT allocated_size FROM pg_shmem_allocations WHERE name = 'edgestate latest index')
            / (SELECT capacity FROM edgestate.latest_index_stats()),
          pg_total_relation_size('es_b05_latest') / (SELECT count(*) FROM es_b05_latest)")
-report "latest state per key (shmem slot vs latest table+pkey)" "$ours" "$baseline" bytes lower
+report "latest state per key (shmem vs latest table+pkey)" "$ours" "$baseline" bytes lower
 
 read -r ours baseline < <(psql_q -F ' ' -c "
   SELECT pg_total_relation_size('es_b05_r'),

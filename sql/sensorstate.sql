@@ -94,7 +94,7 @@ SELECT pg_temp.oracle_mismatches('copied');
 
 -- latest(t) copies a partition's entries out before building rows, in a
 -- buffer that starts at 16 kB and doubles: 30,000 keys of 40 bytes (with
--- their states, small slots of the index) fill about 24 kB per partition.
+-- their states, each entry in one slot of the index) fill about 24 kB per partition.
 CREATE TABLE many (key text, value float8, ts hlc, region text, device text) USING sensorstate;
 INSERT INTO many SELECT rpad('sensor-' || i, 40, '.'), i, '2026-01-01+00', 'eu-west', 'gw-1'
 FROM generate_series(1, 30000) i;

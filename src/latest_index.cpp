@@ -177,10 +177,11 @@ bool blocked_by_prepared(Oid db, Oid rel, bool *reset_appended) {
 // Called with the partition lock still held, so that no committer can take
 // the evicted key's place as if its relation were complete.
 void note_eviction(const core::MergeOutcome &outcome) {
-  if (!outcome.evicted) return;
-  pg_atomic_fetch_add_u64(&shared->evictions, 1);
+  if (outcome.evicted == 0) return;
+  pg_atomic_fetch_add_u64(&shared->evictions, outcome.evicted);
   pg_atomic_fetch_add_u64(&shared->invalidations, 1);
-  latest_mark_incomplete(outcome.evicted_db, outcome.evicted_rel);
+  for (uint32_t i = 0; i < outcome.evicted_relation_count; ++i)
+    latest_mark_incomplete(outcome.evicted_relations[i].db, outcome.evicted_relations[i].rel);
 }
 
 // The checkpoint of a clean shutdown, or InvalidXLogRecPtr when the last
@@ -230,8 +231,9 @@ void restore_snapshot() {
       RelationMeta *meta = find_meta(entry->db, entry->rel, true);
       if (meta != nullptr) meta->complete = false;
     }
-    if (outcome.evicted) {
-      RelationMeta *meta = find_meta(outcome.evicted_db, outcome.evicted_rel, true);
+    for (uint32_t i = 0; i < outcome.evicted_relation_count; ++i) {
+      RelationMeta *meta =
+          find_meta(outcome.evicted_relations[i].db, outcome.evicted_relations[i].rel, true);
       if (meta != nullptr) meta->complete = false;
     }
   }
@@ -340,7 +342,7 @@ LatestStats latest_stats() {
   stats.reloads = pg_atomic_read_u64(&shared->reloads);
   stats.keys = table->size();
   core::LatestTableLayout l = table->layout();
-  stats.capacity = static_cast<uint64_t>(l.partitions) * l.small_slots_per_partition;
+  stats.capacity = static_cast<uint64_t>(l.partitions) * l.slots_per_partition;
   return stats;
 }
 
@@ -615,14 +617,12 @@ size_t packed_size(size_t key_size, size_t state_size) {
   return MAXALIGN(sizeof(PackedEntry) + key_size + state_size);
 }
 
-// The most one partition's entries can take packed: each small slot may hold
-// a key and state of up to a small payload, and each large slot (at most one
-// per entry) one of the largest.
+// The most one partition's entries can take packed: each slot holds a key and
+// state of up to a slot's payload, plus what its chunks hold.
 size_t partition_pack_bound() {
   const core::LatestTableLayout &layout = table->layout();
-  return layout.small_slots_per_partition * packed_size(0, core::kSmallPayloadBytes) +
-         layout.large_slots_per_partition *
-             packed_size(core::kMaxLatestKeyBytes, core::kLargePayloadBytes);
+  return layout.slots_per_partition * packed_size(0, core::kSlotPayloadBytes) +
+         layout.chunks_per_partition * core::kChunkBytes;
 }
 
 // Runs inside LatestTable::for_each, under the partition's lock: copies only.

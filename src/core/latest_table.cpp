@@ -1,5 +1,6 @@
 #include "core/latest_table.h"
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 
@@ -8,25 +9,26 @@
 namespace edgestate::core {
 namespace latest_detail {
 
-constexpr uint64_t kMagic = 0x314C'5441'4C45'4445ull;  // "EDGELAT1" little-endian
+constexpr uint64_t kMagic = 0x324C'5441'4C45'4445ull;  // "EDGELAT2" little-endian
 constexpr uint32_t kNone = 0xFFFF'FFFFu;
+// A slot's position in an index cell is stored plus one, in 24 bits.
+constexpr uint32_t kMaxSlotsPerPartition = (1u << 24) - 2;
 
-// SmallSlot::flags
-constexpr uint8_t kUsed = 1;
-constexpr uint8_t kPartial = 2;
-constexpr uint8_t kLarge = 4;  // payload = [u32 large index][key if short]
+// Slot::flags
+constexpr uint8_t kPartial = 1;
+constexpr uint8_t kChunked = 2;  // payload = [u32 first chunk][first bytes of key + state]
 
 struct Header {
   uint64_t magic;
   uint32_t partitions;
-  uint32_t small_per_partition;
-  uint32_t large_per_partition;
-  uint32_t max_entries;  // per partition, < small_per_partition
+  uint32_t slots_per_partition;
+  uint32_t chunks_per_partition;
+  uint32_t cells_per_partition;
   uint64_t partitions_offset;
-  uint64_t small_offset;
-  uint64_t large_offset;
-  uint64_t tags_offset;
-  uint64_t tags_per_partition;  // small_per_partition rounded up to 64
+  uint64_t slots_offset;
+  uint64_t chunks_offset;
+  uint64_t cells_offset;
+  uint64_t cells_stride;  // bytes per partition's cells, rounded up to 64
   uint64_t total_bytes;
   // The last version handed out (versions start at 1).
   alignas(64) std::atomic<uint64_t> last_version;
@@ -35,56 +37,57 @@ struct Header {
 // One per partition, on its own cache line. The plain fields change only
 // under the partition's exclusive lock; the atomics are also read by size().
 struct alignas(64) Partition {
-  std::atomic<uint32_t> count;
-  std::atomic<uint32_t> large_used;
-  uint32_t small_hand;
-  uint32_t large_hand;
-  uint32_t free_large;  // head of the free list of large slots, or kNone
+  std::atomic<uint32_t> count;  // slots [0, count) are in use
+  std::atomic<uint32_t> chunks_used;
+  uint32_t hand;        // CLOCK over the slots
+  uint32_t chunk_hand;  // CLOCK over the entries owning chunks
+  uint32_t free_chunk;  // head of the free list of chunks, or kNone
   uint32_t next_generation;
 };
 
-// Exactly kSmallSlotBytes, metadata included.
-struct SmallSlot {
-  uint64_t hash;
-  uint64_t version;
-  int64_t arrival_us;
+// Exactly kSlotBytes, metadata included. What a lookup compares comes first,
+// then the key and state bytes, so that a probe mostly reads one cache line.
+struct Slot {
+  uint32_t hash_high;  // the key hash's high 32 bits: the home of its index cell
   uint32_t db;
   uint32_t rel;
-  uint32_t generation;
   uint16_t state_size;
   uint8_t key_size;
-  uint8_t flags;  // 0 = empty
+  uint8_t flags;
   uint8_t usage;  // CLOCK bit; accessed with relaxed __atomic builtins
-  uint8_t payload[kSmallPayloadBytes];
+  uint8_t payload[kSlotPayloadBytes];
+  uint32_t generation;
+  uint64_t version;
+  int64_t arrival_us;
 };
-static_assert(sizeof(SmallSlot) == kSmallSlotBytes, "small slot must be 128 bytes");
-static_assert(offsetof(SmallSlot, payload) + kSmallPayloadBytes == kSmallSlotBytes);
-static_assert(alignof(SmallSlot) == 8);
+static_assert(sizeof(Slot) == kSlotBytes, "a slot must be 112 bytes");
+static_assert(offsetof(Slot, payload) + kSlotPayloadBytes + 4 == offsetof(Slot, version));
+static_assert(alignof(Slot) == 8);
 
-// Free: owner == kNone and payload[0..4) holds the next free index.
-struct LargeSlot {
-  uint32_t owner;  // index of the small slot that uses it, or kNone
-  uint8_t payload[kLargePayloadBytes];
+// Free: next links the free list.
+struct Chunk {
+  uint32_t next;  // the entry's next chunk (kNone after its last)
+  uint8_t data[kChunkDataBytes];
 };
-static_assert(sizeof(LargeSlot) == kLargeSlotBytes, "large slot must be 1024 bytes");
+static_assert(sizeof(Chunk) == kChunkBytes, "a chunk must be 64 bytes");
+static_assert(kMaxLatestEntryBytes >= kMaxLatestKeyBytes + kSlotPayloadBytes);
 
 static_assert(std::atomic<uint64_t>::is_always_lock_free, "shared memory needs lock-free atomics");
 static_assert(std::atomic<uint32_t>::is_always_lock_free, "shared memory needs lock-free atomics");
 
 struct PartitionRef {
   Partition *part;
-  SmallSlot *small;
-  LargeSlot *large;
-  // One byte per small slot: 0 = empty, else a 7-bit hash fingerprint | 0x80.
-  // Probing scans these (64 slots per cache line) and reads a slot only on a
-  // fingerprint match, so long probe sequences at a load of 7/8 stay cheap.
-  uint8_t *tags;
-  uint32_t small_count;
-  uint32_t large_count;
-  uint32_t max_entries;
+  Slot *slots;
+  Chunk *chunks;
+  // 0 = empty, else (8 hash bits << 24) | (slot position + 1).
+  uint32_t *cells;
+  uint32_t slot_count;
+  uint32_t chunk_count;
+  uint32_t cell_count;
 };
 
 }  // namespace latest_detail
+
 
 namespace {
 
@@ -157,11 +160,9 @@ inline void copy_bytes(void *dst, const void *src, size_t n) {
 
 // ---- slot helpers ----------------------------------------------------------
 
-inline uint8_t load_usage(const SmallSlot &s) {
-  return __atomic_load_n(&s.usage, __ATOMIC_RELAXED);
-}
+inline uint8_t load_usage(const Slot &s) { return __atomic_load_n(&s.usage, __ATOMIC_RELAXED); }
 
-inline void set_usage(const SmallSlot &s, uint8_t value) {
+inline void set_usage(const Slot &s, uint8_t value) {
   // find() holds only a shared lock: a relaxed byte store, skipped when the
   // bit already has the value, so hot entries do not bounce cache lines.
   auto *usage = const_cast<uint8_t *>(&s.usage);
@@ -170,228 +171,311 @@ inline void set_usage(const SmallSlot &s, uint8_t value) {
   }
 }
 
-inline uint32_t home_of(uint64_t hash, uint32_t n) {
-  return static_cast<uint32_t>(((hash >> 32) * static_cast<uint64_t>(n)) >> 32);
+inline uint32_t home_of(uint32_t hash_high, uint32_t n) {
+  return static_cast<uint32_t>((uint64_t{hash_high} * n) >> 32);
 }
 
-// Bits 16..22 of the hash: partition_of uses the low bits (at most 16),
+// Bits 16..23 of the hash: partition_of uses the low bits (at most 16),
 // home_of the high 32.
-inline uint8_t tag_of(uint64_t hash) { return static_cast<uint8_t>(0x80 | ((hash >> 16) & 0x7F)); }
+inline uint32_t tag_of(uint64_t hash) { return static_cast<uint32_t>((hash >> 16) & 0xFF) << 24; }
+
+inline uint32_t cell_of_slot(uint64_t hash, uint32_t slot) { return tag_of(hash) | (slot + 1); }
+
+inline uint32_t slot_of_cell(uint32_t cell) { return (cell & 0x00FF'FFFFu) - 1; }
 
 inline uint32_t next_index(uint32_t i, uint32_t n) { return i + 1 == n ? 0 : i + 1; }
 
-inline uint32_t large_index_of(const SmallSlot &s) {
+inline uint32_t count_of(const PartitionRef &r) {
+  return r.part->count.load(std::memory_order_relaxed);
+}
+
+inline uint32_t free_chunks(const PartitionRef &r) {
+  return r.chunk_count - r.part->chunks_used.load(std::memory_order_relaxed);
+}
+
+inline uint32_t first_chunk_of(const Slot &s) {
   uint32_t idx;
   std::memcpy(&idx, s.payload, 4);
   return idx;
 }
 
-// Where a used slot's key and state bytes are. ok is false when the slot is
-// inconsistent (it never is unless memory was corrupted): callers then treat
-// it as not matching, and never read outside the block.
-struct Resolved {
-  bool ok;
-  const uint8_t *key;
-  const uint8_t *state;
-  size_t state_size;
-};
-
-inline Resolved resolve(const PartitionRef &r, const SmallSlot &s) {
-  if ((s.flags & kLarge) == 0) {
-    if (s.key_size + static_cast<size_t>(s.state_size) > kSmallPayloadBytes) {
-      return {false, nullptr, nullptr, 0};
-    }
-    return {true, s.payload, s.payload + s.key_size, s.state_size};
-  }
-  const uint32_t idx = large_index_of(s);
-  if (idx >= r.large_count) return {false, nullptr, nullptr, 0};
-  const LargeSlot &l = r.large[idx];
-  if (s.key_size <= kSmallInlineKeyWithLargeBytes) {
-    if (s.state_size > kLargePayloadBytes) return {false, nullptr, nullptr, 0};
-    return {true, s.payload + 4, l.payload, s.state_size};
-  }
-  if (s.key_size + static_cast<size_t>(s.state_size) > kLargePayloadBytes) {
-    return {false, nullptr, nullptr, 0};
-  }
-  return {true, l.payload, l.payload + s.key_size, s.state_size};
+inline size_t chunks_of(const Slot &s) {
+  return (s.flags & kChunked) ? latest_chunks_needed(s.key_size, s.state_size) : 0;
 }
 
-inline bool key_matches(const PartitionRef &r, const SmallSlot &s, uint64_t hash,
-                        const LatestKey &key) {
-  if (s.hash != hash || s.db != key.db || s.rel != key.rel || s.key_size != key.key.size()) {
-    return false;
-  }
-  const Resolved res = resolve(r, s);
-  return res.ok && (key.key.empty() || std::memcmp(res.key, key.key.data(), key.key.size()) == 0);
-}
-
-uint32_t find_index(const PartitionRef &r, uint64_t hash, const LatestKey &key) {
-  const uint8_t tag = tag_of(hash);
-  uint32_t i = home_of(hash, r.small_count);
-  for (uint32_t n = 0; n < r.small_count; ++n) {
-    const uint8_t t = r.tags[i];
-    if (t == 0) return kNone;
-    if (t == tag && key_matches(r, r.small[i], hash, key)) return i;
-    i = next_index(i, r.small_count);
-  }
-  return kNone;
-}
-
-uint32_t alloc_large(const PartitionRef &r, uint32_t owner) {
-  const uint32_t idx = r.part->free_large;
-  if (idx == kNone || idx >= r.large_count) return kNone;
-  LargeSlot &l = r.large[idx];
-  uint32_t next;
-  std::memcpy(&next, l.payload, 4);
-  r.part->free_large = next;
-  l.owner = owner;
-  r.part->large_used.fetch_add(1, std::memory_order_relaxed);
-  return idx;
-}
-
-void free_large(const PartitionRef &r, uint32_t idx) {
-  if (idx >= r.large_count) return;
-  LargeSlot &l = r.large[idx];
-  l.owner = kNone;
-  std::memcpy(l.payload, &r.part->free_large, 4);
-  r.part->free_large = idx;
-  r.part->large_used.fetch_sub(1, std::memory_order_relaxed);
-}
-
-// Removes the entry in slot i: frees its large slot, then backward-shift
-// deletion keeps every other entry reachable from its home slot.
-void erase_at(const PartitionRef &r, uint32_t i) {
-  SmallSlot *small = r.small;
-  if (small[i].flags & kLarge) free_large(r, large_index_of(small[i]));
-  r.part->count.fetch_sub(1, std::memory_order_relaxed);
-  const uint32_t n = r.small_count;
-  uint32_t hole = i;
-  uint32_t j = i;
-  for (uint32_t steps = 1; steps < n; ++steps) {
-    j = next_index(j, n);
-    if (r.tags[j] == 0) break;
-    SmallSlot &sj = small[j];
-    const uint32_t k = home_of(sj.hash, n);
-    // The entry at j may fill the hole only if its home is not cyclically
-    // within (hole, j].
-    const bool stays = hole <= j ? (hole < k && k <= j) : (hole < k || k <= j);
-    if (stays) continue;
-    std::memcpy(static_cast<void *>(&small[hole]), &sj, sizeof(SmallSlot));
-    r.tags[hole] = r.tags[j];
-    if (sj.flags & kLarge) {
-      const uint32_t idx = large_index_of(sj);
-      if (idx < r.large_count) r.large[idx].owner = hole;
-    }
-    hole = j;
-  }
-  small[hole].flags = 0;
-  small[hole].usage = 0;
-  r.tags[hole] = 0;
-}
-
-void record_eviction(const SmallSlot &s, MergeOutcome *o) {
-  o->evicted = true;
-  o->evicted_db = s.db;
-  o->evicted_rel = s.rel;
-}
-
-// CLOCK over the small slots: evicts one entry. At most two passes.
-bool evict_small(const PartitionRef &r, MergeOutcome *o) {
-  const uint32_t n = r.small_count;
-  for (uint32_t steps = 0; steps < 2 * n; ++steps) {
-    const uint32_t h = r.part->small_hand < n ? r.part->small_hand : 0;
-    r.part->small_hand = next_index(h, n);
-    SmallSlot &s = r.small[h];
-    if (s.flags == 0) continue;
-    if (load_usage(s)) {
-      set_usage(s, 0);
-      continue;
-    }
-    record_eviction(s, o);
-    erase_at(r, h);
+// Calls fn(bytes, n) for the consecutive pieces of the entry's key + state
+// bytes [from, from + len), in order, wherever they are stored. False when
+// the slot or its chain is inconsistent (never, unless memory was
+// corrupted): callers then treat the entry as not matching, and nothing
+// outside the block is ever touched.
+template <typename Fn>
+bool for_range(const PartitionRef &r, const Slot &s, size_t from, size_t len, Fn &&fn) {
+  if ((s.flags & kChunked) == 0) {
+    if (from + len > kSlotPayloadBytes) return false;
+    fn(const_cast<uint8_t *>(s.payload) + from, len);
     return true;
   }
-  return false;
-}
-
-// CLOCK over the large slots (the entries owning them): evicts one entry,
-// freeing one large slot and one small slot. At most two passes.
-bool evict_large(const PartitionRef &r, MergeOutcome *o) {
-  const uint32_t n = r.large_count;
-  for (uint32_t steps = 0; steps < 2 * n; ++steps) {
-    const uint32_t h = r.part->large_hand < n ? r.part->large_hand : 0;
-    r.part->large_hand = next_index(h, n);
-    const uint32_t owner = r.large[h].owner;
-    if (owner >= r.small_count) continue;
-    SmallSlot &s = r.small[owner];
-    if (load_usage(s)) {
-      set_usage(s, 0);
-      continue;
+  if (from < kSlotInlineWithChunksBytes) {
+    const size_t n = std::min(len, kSlotInlineWithChunksBytes - from);
+    fn(const_cast<uint8_t *>(s.payload) + 4 + from, n);
+    from += n;
+    len -= n;
+  }
+  uint32_t c = first_chunk_of(s);
+  for (size_t start = kSlotInlineWithChunksBytes; len > 0; start += kChunkDataBytes) {
+    if (c >= r.chunk_count || start >= kMaxLatestEntryBytes) return false;
+    if (from < start + kChunkDataBytes) {
+      const size_t offset = from - start;
+      const size_t n = std::min(len, kChunkDataBytes - offset);
+      fn(r.chunks[c].data + offset, n);
+      from += n;
+      len -= n;
     }
-    record_eviction(s, o);
-    erase_at(r, owner);
-    return true;
+    c = r.chunks[c].next;
   }
-  return false;
-}
-
-// Writes key and state into slot i (whose key_size and flags other than
-// kLarge are already set), moving the payload between the small slot and a
-// large slot as the size requires. The caller has made sure a large slot is
-// free when the entry needs one and has none. False if none could be had.
-bool write_payload(const PartitionRef &r, uint32_t i, std::string_view key, const uint8_t *state,
-                   size_t state_size) {
-  SmallSlot &s = r.small[i];
-  const size_t key_size = key.size();
-  if (latest_fits_small_slot(key_size, state_size)) {
-    if (s.flags & kLarge) {
-      free_large(r, large_index_of(s));
-      s.flags = static_cast<uint8_t>(s.flags & ~kLarge);
-    }
-    copy_bytes(s.payload, key.data(), key_size);
-    copy_bytes(s.payload + key_size, state, state_size);
-    s.state_size = static_cast<uint16_t>(state_size);
-    return true;
-  }
-  uint32_t idx;
-  if (s.flags & kLarge) {
-    idx = large_index_of(s);
-    if (idx >= r.large_count) return false;
-  } else {
-    idx = alloc_large(r, i);
-    if (idx == kNone) return false;
-    std::memcpy(s.payload, &idx, 4);
-    s.flags = static_cast<uint8_t>(s.flags | kLarge);
-  }
-  LargeSlot &l = r.large[idx];
-  if (key_size <= kSmallInlineKeyWithLargeBytes) {
-    copy_bytes(s.payload + 4, key.data(), key_size);
-    copy_bytes(l.payload, state, state_size);
-  } else {
-    copy_bytes(l.payload, key.data(), key_size);
-    copy_bytes(l.payload + key_size, state, state_size);
-  }
-  s.state_size = static_cast<uint16_t>(state_size);
   return true;
 }
 
-// Makes room for a new entry of this size (evicting at most one entry) and
-// returns the empty slot to put it in, or kNone.
-uint32_t make_room(const PartitionRef &r, uint64_t hash, size_t key_size, size_t state_size,
-                   MergeOutcome *o) {
-  const bool large = !latest_fits_small_slot(key_size, state_size);
-  if (large && r.part->free_large == kNone) {
-    if (!evict_large(r, o)) return kNone;  // also frees a small slot
-  } else if (r.part->count.load(std::memory_order_relaxed) >= r.max_entries) {
-    if (!evict_small(r, o)) return kNone;
+bool read_range(const PartitionRef &r, const Slot &s, size_t from, size_t len, uint8_t *out) {
+  return for_range(r, s, from, len, [&out](const uint8_t *piece, size_t n) {
+    copy_bytes(out, piece, n);
+    out += n;
+  });
+}
+
+// The slot's state bytes: in place when they are contiguous (always for an
+// inline entry), else gathered into buffer (kMaxLatestEntryBytes); nullptr
+// when the slot is inconsistent.
+const uint8_t *state_bytes(const PartitionRef &r, const Slot &s, uint8_t *buffer) {
+  const size_t end = size_t{s.key_size} + s.state_size;
+  if ((s.flags & kChunked) == 0) return end <= kSlotPayloadBytes ? s.payload + s.key_size : nullptr;
+  if (end <= kSlotInlineWithChunksBytes) return s.payload + 4 + s.key_size;
+  if (s.state_size > kMaxLatestEntryBytes) return nullptr;
+  return read_range(r, s, s.key_size, s.state_size, buffer) ? buffer : nullptr;
+}
+
+// Equality of short byte strings (keys), without a call: 8-byte words, the
+// last one overlapping.
+inline bool bytes_equal(const uint8_t *a, const uint8_t *b, size_t n) {
+  if (n >= 8) {
+    size_t i = 0;
+    for (; i + 8 < n; i += 8) {
+      if (read64(a + i) != read64(b + i)) return false;
+    }
+    return read64(a + n - 8) == read64(b + n - 8);
   }
-  if (r.part->count.load(std::memory_order_relaxed) >= r.max_entries) return kNone;
-  uint32_t i = home_of(hash, r.small_count);
-  for (uint32_t n = 0; n < r.small_count; ++n) {
-    if (r.tags[i] == 0) return i;
-    i = next_index(i, r.small_count);
+  if (n >= 4) return read32(a) == read32(b) && read32(a + n - 4) == read32(b + n - 4);
+  for (size_t i = 0; i < n; ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
+}
+
+inline bool key_matches(const PartitionRef &r, const Slot &s, uint64_t hash, const LatestKey &key) {
+  if (s.hash_high != static_cast<uint32_t>(hash >> 32) || s.db != key.db || s.rel != key.rel ||
+      s.key_size != key.key.size()) {
+    return false;
+  }
+  const auto *want = reinterpret_cast<const uint8_t *>(key.key.data());
+  if ((s.flags & kChunked) == 0) {
+    return s.key_size <= kSlotPayloadBytes && bytes_equal(s.payload, want, s.key_size);
+  }
+  bool same = true;
+  const bool ok = for_range(r, s, 0, key.key.size(), [&](const uint8_t *piece, size_t n) {
+    same = same && std::memcmp(piece, want, n) == 0;
+    want += n;
+  });
+  return ok && same;
+}
+
+uint32_t find_slot(const PartitionRef &r, uint64_t hash, const LatestKey &key) {
+  const uint32_t tag = tag_of(hash);
+  const uint32_t count = count_of(r);
+  uint32_t c = home_of(static_cast<uint32_t>(hash >> 32), r.cell_count);
+  for (uint32_t n = 0; n < r.cell_count; ++n) {
+    const uint32_t cell = r.cells[c];
+    if (cell == 0) return kNone;
+    if ((cell & 0xFF00'0000u) == tag) {
+      const uint32_t i = slot_of_cell(cell);
+      if (i < count && key_matches(r, r.slots[i], hash, key)) return i;
+    }
+    c = next_index(c, r.cell_count);
   }
   return kNone;
+}
+
+// The index cell that points at slot i, or kNone.
+uint32_t cell_pointing_at(const PartitionRef &r, uint32_t i) {
+  uint32_t c = home_of(r.slots[i].hash_high, r.cell_count);
+  for (uint32_t n = 0; n < r.cell_count; ++n) {
+    const uint32_t cell = r.cells[c];
+    if (cell == 0) return kNone;
+    if (slot_of_cell(cell) == i) return c;
+    c = next_index(c, r.cell_count);
+  }
+  return kNone;
+}
+
+// Backward-shift deletion: every other cell stays reachable from its home.
+void remove_cell(const PartitionRef &r, uint32_t c) {
+  const uint32_t n = r.cell_count;
+  const uint32_t count = count_of(r);
+  uint32_t hole = c;
+  uint32_t j = c;
+  for (uint32_t steps = 1; steps < n; ++steps) {
+    j = next_index(j, n);
+    const uint32_t cell = r.cells[j];
+    if (cell == 0) break;
+    const uint32_t slot = slot_of_cell(cell);
+    const uint32_t k = slot < count ? home_of(r.slots[slot].hash_high, n) : j;
+    // The cell at j may fill the hole only if its home is not cyclically
+    // within (hole, j].
+    const bool stays = hole <= j ? (hole < k && k <= j) : (hole < k || k <= j);
+    if (stays) continue;
+    r.cells[hole] = cell;
+    hole = j;
+  }
+  r.cells[hole] = 0;
+}
+
+void insert_cell(const PartitionRef &r, uint64_t hash, uint32_t slot) {
+  uint32_t c = home_of(static_cast<uint32_t>(hash >> 32), r.cell_count);
+  for (uint32_t n = 0; n < r.cell_count; ++n) {
+    if (r.cells[c] == 0) {
+      r.cells[c] = cell_of_slot(hash, slot);
+      return;
+    }
+    c = next_index(c, r.cell_count);
+  }
+}
+
+// A chain of n chunks off the free list (the caller made sure there are n).
+uint32_t alloc_chain(const PartitionRef &r, size_t n) {
+  uint32_t head = kNone;
+  uint32_t *link = &head;
+  for (size_t k = 0; k < n; ++k) {
+    const uint32_t c = r.part->free_chunk;
+    if (c >= r.chunk_count) break;  // cannot happen: counted free
+    r.part->free_chunk = r.chunks[c].next;
+    *link = c;
+    link = &r.chunks[c].next;
+  }
+  *link = kNone;
+  r.part->chunks_used.fetch_add(static_cast<uint32_t>(n), std::memory_order_relaxed);
+  return head;
+}
+
+void free_chain(const PartitionRef &r, Slot &s) {
+  if ((s.flags & kChunked) == 0) return;
+  const size_t n = chunks_of(s);
+  uint32_t c = first_chunk_of(s);
+  for (size_t k = 0; k < n && c < r.chunk_count; ++k) {
+    const uint32_t next = r.chunks[c].next;
+    r.chunks[c].next = r.part->free_chunk;
+    r.part->free_chunk = c;
+    c = next;
+  }
+  r.part->chunks_used.fetch_sub(static_cast<uint32_t>(n), std::memory_order_relaxed);
+  s.flags = static_cast<uint8_t>(s.flags & ~kChunked);
+}
+
+// Stores key and state in slot s, replacing what it held (its chunks are
+// freed first). The caller has made sure that enough chunks are free.
+void write_entry_bytes(const PartitionRef &r, Slot &s, std::string_view key, const uint8_t *state,
+                       size_t state_size) {
+  free_chain(r, s);
+  s.key_size = static_cast<uint8_t>(key.size());
+  s.state_size = static_cast<uint16_t>(state_size);
+  const size_t chunks = latest_chunks_needed(key.size(), state_size);
+  if (chunks == 0) {
+    copy_bytes(s.payload, key.data(), key.size());
+    copy_bytes(s.payload + key.size(), state, state_size);
+    return;
+  }
+  const uint32_t head = alloc_chain(r, chunks);
+  std::memcpy(s.payload, &head, 4);
+  s.flags = static_cast<uint8_t>(s.flags | kChunked);
+  const auto *from = reinterpret_cast<const uint8_t *>(key.data());
+  auto write = [&from](uint8_t *piece, size_t n) {
+    copy_bytes(piece, from, n);
+    from += n;
+  };
+  for_range(r, s, 0, key.size(), write);
+  from = state;
+  for_range(r, s, key.size(), state_size, write);
+}
+
+// Removes the entry in slot i: its cell leaves the index, its chunks go back
+// to the pool, and the partition's last slot moves into i.
+void erase_at(const PartitionRef &r, uint32_t i) {
+  const uint32_t count = count_of(r);
+  if (i >= count) return;
+  const uint32_t c = cell_pointing_at(r, i);
+  if (c != kNone) remove_cell(r, c);
+  free_chain(r, r.slots[i]);
+  const uint32_t last = count - 1;
+  if (i != last) {
+    const uint32_t moved = cell_pointing_at(r, last);
+    std::memcpy(static_cast<void *>(&r.slots[i]), &r.slots[last], sizeof(Slot));
+    if (moved != kNone) r.cells[moved] = (r.cells[moved] & 0xFF00'0000u) | (i + 1);
+  }
+  r.slots[last].flags = 0;
+  r.slots[last].usage = 0;
+  r.part->count.store(last, std::memory_order_relaxed);
+}
+
+// Counts an eviction of an entry of (db, rel) in o, unless that would make
+// more than kMaxEvictedRelations relations to report.
+bool note_eviction(uint32_t db, uint32_t rel, MergeOutcome *o) {
+  uint32_t k = 0;
+  while (k < o->evicted_relation_count &&
+         (o->evicted_relations[k].db != db || o->evicted_relations[k].rel != rel)) {
+    ++k;
+  }
+  if (k == o->evicted_relation_count) {
+    if (k == kMaxEvictedRelations) return false;
+    o->evicted_relations[k] = EvictedRelation{db, rel};
+    ++o->evicted_relation_count;
+  }
+  ++o->evicted;
+  return true;
+}
+
+// CLOCK: evicts one entry (with chunks_only, one that owns chunks). At most
+// two passes over the slots.
+bool evict_one(const PartitionRef &r, bool chunks_only, MergeOutcome *o) {
+  uint32_t &hand = chunks_only ? r.part->chunk_hand : r.part->hand;
+  const uint32_t count = count_of(r);
+  for (uint32_t steps = 0; steps < 2 * count; ++steps) {
+    const uint32_t h = hand < count ? hand : 0;
+    hand = next_index(h, count);
+    const Slot &s = r.slots[h];
+    if (chunks_only && (s.flags & kChunked) == 0) continue;
+    if (load_usage(s)) {
+      set_usage(s, 0);
+      continue;
+    }
+    if (!note_eviction(s.db, s.rel, o)) continue;
+    erase_at(r, h);
+    hand = h;  // the slot that moved into h is examined next
+    return true;
+  }
+  return false;
+}
+
+// Evicts entries owning chunks until `chunks` are free.
+bool free_up_chunks(const PartitionRef &r, size_t chunks, MergeOutcome *o) {
+  while (free_chunks(r) < chunks) {
+    if (!evict_one(r, true, o)) return false;
+  }
+  return true;
+}
+
+// Makes room for a new entry needing `chunks` chunks: a slot, then chunks.
+bool make_room(const PartitionRef &r, size_t chunks, MergeOutcome *o) {
+  if (chunks > r.chunk_count) return false;
+  if (count_of(r) >= r.slot_count && !evict_one(r, false, o)) return false;
+  return free_up_chunks(r, chunks, o);
 }
 
 // A generation for a slot that now holds a new entry: never 0, so that 0 can
@@ -402,29 +486,35 @@ uint32_t take_generation(const PartitionRef &r) {
   return gen;
 }
 
-// A new entry in empty slot i.
-bool create_entry(const PartitionRef &r, uint32_t i, uint64_t hash, const LatestKey &key,
-                  const uint8_t *state, size_t state_size, bool partial) {
-  SmallSlot &s = r.small[i];
-  s.hash = hash;
+// A new entry in the first free slot (make_room has made room); returns it.
+uint32_t create_entry(const PartitionRef &r, uint64_t hash, const LatestKey &key,
+                      const uint8_t *state, size_t state_size, bool partial) {
+  const uint32_t i = count_of(r);
+  Slot &s = r.slots[i];
+  s.hash_high = static_cast<uint32_t>(hash >> 32);
   s.db = key.db;
   s.rel = key.rel;
-  s.key_size = static_cast<uint8_t>(key.key.size());
-  s.flags = static_cast<uint8_t>(kUsed | (partial ? kPartial : 0));
-  if (!write_payload(r, i, key.key, state, state_size)) {
-    s.flags = 0;
-    return false;
-  }
+  s.flags = partial ? kPartial : 0;
+  write_entry_bytes(r, s, key.key, state, state_size);
   s.generation = take_generation(r);
   s.version = 0;
   s.arrival_us = 0;
   set_usage(s, 1);
-  r.tags[i] = tag_of(hash);
-  r.part->count.fetch_add(1, std::memory_order_relaxed);
-  return true;
+  insert_cell(r, hash, i);
+  r.part->count.store(i + 1, std::memory_order_relaxed);
+  return i;
 }
 
-void copy_entry(const PartitionRef &r, const SmallSlot &s, const Resolved &res, LatestEntry *out) {
+bool copy_entry(const PartitionRef &r, const Slot &s, LatestEntry *out) {
+  if ((s.flags & kChunked) == 0) {
+    if (size_t{s.key_size} + s.state_size > kSlotPayloadBytes) return false;
+    copy_bytes(out->key, s.payload, s.key_size);
+    copy_bytes(out->state, s.payload + s.key_size, s.state_size);
+  } else if (s.state_size > sizeof out->state ||
+             !read_range(r, s, 0, s.key_size, out->key) ||
+             !read_range(r, s, s.key_size, s.state_size, out->state)) {
+    return false;
+  }
   out->db = s.db;
   out->rel = s.rel;
   out->version = s.version;
@@ -432,13 +522,11 @@ void copy_entry(const PartitionRef &r, const SmallSlot &s, const Resolved &res, 
   out->generation = s.generation;
   out->partial = (s.flags & kPartial) != 0;
   out->key_size = s.key_size;
-  copy_bytes(out->key, res.key, s.key_size);
-  out->state_size = static_cast<uint16_t>(res.state_size);
-  copy_bytes(out->state, res.state, res.state_size);
-  (void)r;
+  out->state_size = s.state_size;
+  return true;
 }
 
-void fill_outcome(const SmallSlot &s, MergeOutcome *o) {
+void fill_outcome(const Slot &s, MergeOutcome *o) {
   o->stored = true;
   o->version = s.version;
   o->generation = s.generation;
@@ -450,25 +538,20 @@ LatestTableLayout normalize(const LatestTableLayout &in) {
   uint32_t p = 1;
   while (p < l.partitions && p < (1u << 16)) p <<= 1;
   l.partitions = p;
-  if (l.small_slots_per_partition < 2) l.small_slots_per_partition = 2;
-  if (l.small_slots_per_partition > (1u << 30)) l.small_slots_per_partition = 1u << 30;
-  if (l.large_slots_per_partition < 2) l.large_slots_per_partition = 2;
-  if (l.large_slots_per_partition > (1u << 27)) l.large_slots_per_partition = 1u << 27;
+  l.slots_per_partition = std::clamp<uint32_t>(l.slots_per_partition, 2, kMaxSlotsPerPartition);
+  l.chunks_per_partition = std::clamp<uint32_t>(l.chunks_per_partition, 2, 1u << 26);
   return l;
 }
 
-uint32_t max_entries_of(uint32_t small) {
-  uint32_t m = small - small / 8;
-  if (m > small - 1) m = small - 1;
-  return m;
-}
+// Index cells for this many slots: a load of at most 4/5, one cell to spare.
+uint32_t cells_of(uint32_t slots) { return slots + slots / 4 + 2; }
 
 struct Offsets {
   size_t partitions;
-  size_t small;
-  size_t large;
-  size_t tags;
-  size_t tags_per_partition;
+  size_t slots;
+  size_t chunks;
+  size_t cells;
+  size_t cells_stride;
   size_t total;
 };
 
@@ -477,11 +560,11 @@ constexpr size_t align64(size_t n) { return (n + 63) & ~size_t{63}; }
 Offsets offsets_of(const LatestTableLayout &l) {
   Offsets o;
   o.partitions = align64(sizeof(Header));
-  o.small = o.partitions + size_t{l.partitions} * sizeof(Partition);
-  o.large = o.small + size_t{l.partitions} * l.small_slots_per_partition * sizeof(SmallSlot);
-  o.tags = o.large + size_t{l.partitions} * l.large_slots_per_partition * sizeof(LargeSlot);
-  o.tags_per_partition = align64(l.small_slots_per_partition);
-  o.total = o.tags + size_t{l.partitions} * o.tags_per_partition;
+  o.slots = o.partitions + size_t{l.partitions} * sizeof(Partition);
+  o.chunks = o.slots + size_t{l.partitions} * l.slots_per_partition * sizeof(Slot);
+  o.cells = o.chunks + size_t{l.partitions} * l.chunks_per_partition * sizeof(Chunk);
+  o.cells_stride = align64(size_t{cells_of(l.slots_per_partition)} * sizeof(uint32_t));
+  o.total = o.cells + size_t{l.partitions} * o.cells_stride;
   return o;
 }
 
@@ -526,16 +609,13 @@ LatestTableLayout plan_latest_table(size_t max_keys, uint32_t partitions) {
   LatestTableLayout l{partitions, 0, 0};
   l = normalize(l);
   const size_t per = (max_keys + l.partitions - 1) / l.partitions;
-  size_t small = (per * 8 + 6) / 7;
-  if (small < per + 1) small = per + 1;
-  if (small < 2) small = 2;
-  if (small > (1u << 30)) small = 1u << 30;
-  // One large slot per 32 small ones: conflicted keys with several origins
-  // are the minority, and the reserve stays near 36 bytes per key.
-  size_t large = (small + 31) / 32;
-  if (large < 2) large = 2;
-  l.small_slots_per_partition = static_cast<uint32_t>(small);
-  l.large_slots_per_partition = static_cast<uint32_t>(large);
+  const uint32_t slots = static_cast<uint32_t>(std::min<size_t>(per, kMaxSlotsPerPartition));
+  // One chunk per 8 slots (8 bytes per key): conflicted keys with several
+  // origins and long keys are the minority. At least enough for the largest
+  // entry.
+  const uint32_t chunks = std::max<uint32_t>((slots + 7) / 8, kMaxChunksPerEntry);
+  l.slots_per_partition = slots;
+  l.chunks_per_partition = chunks;
   return normalize(l);
 }
 
@@ -547,7 +627,7 @@ size_t latest_table_bytes(const LatestTableLayout &layout) {
 
 LatestTable::LatestTable(void *memory)
     : base_(static_cast<unsigned char *>(memory)), header_(static_cast<Header *>(memory)) {
-  layout_ = {header_->partitions, header_->small_per_partition, header_->large_per_partition};
+  layout_ = {header_->partitions, header_->slots_per_partition, header_->chunks_per_partition};
 }
 
 LatestTable LatestTable::create(void *memory, const LatestTableLayout &requested) {
@@ -557,33 +637,31 @@ LatestTable LatestTable::create(void *memory, const LatestTableLayout &requested
   auto *h = new (memory) Header();
   h->magic = 0;
   h->partitions = l.partitions;
-  h->small_per_partition = l.small_slots_per_partition;
-  h->large_per_partition = l.large_slots_per_partition;
-  h->max_entries = max_entries_of(l.small_slots_per_partition);
+  h->slots_per_partition = l.slots_per_partition;
+  h->chunks_per_partition = l.chunks_per_partition;
+  h->cells_per_partition = cells_of(l.slots_per_partition);
   h->partitions_offset = off.partitions;
-  h->small_offset = off.small;
-  h->large_offset = off.large;
-  h->tags_offset = off.tags;
-  h->tags_per_partition = off.tags_per_partition;
+  h->slots_offset = off.slots;
+  h->chunks_offset = off.chunks;
+  h->cells_offset = off.cells;
+  h->cells_stride = off.cells_stride;
   h->total_bytes = off.total;
   h->last_version.store(0, std::memory_order_relaxed);
-  std::memset(base + off.small, 0, off.large - off.small);
-  std::memset(base + off.tags, 0, off.total - off.tags);
+  std::memset(base + off.slots, 0, off.chunks - off.slots);
+  std::memset(base + off.cells, 0, off.total - off.cells);
   for (uint32_t p = 0; p < l.partitions; ++p) {
     auto *part = new (base + off.partitions + size_t{p} * sizeof(Partition)) Partition();
     part->count.store(0, std::memory_order_relaxed);
-    part->large_used.store(0, std::memory_order_relaxed);
-    part->small_hand = 0;
-    part->large_hand = 0;
+    part->chunks_used.store(0, std::memory_order_relaxed);
+    part->hand = 0;
+    part->chunk_hand = 0;
     part->next_generation = 1;
-    auto *large = reinterpret_cast<LargeSlot *>(
-        base + off.large + size_t{p} * l.large_slots_per_partition * sizeof(LargeSlot));
-    for (uint32_t j = 0; j < l.large_slots_per_partition; ++j) {
-      large[j].owner = kNone;
-      const uint32_t next = j + 1 < l.large_slots_per_partition ? j + 1 : kNone;
-      std::memcpy(large[j].payload, &next, 4);
+    auto *chunks = reinterpret_cast<Chunk *>(base + off.chunks +
+                                             size_t{p} * l.chunks_per_partition * sizeof(Chunk));
+    for (uint32_t j = 0; j < l.chunks_per_partition; ++j) {
+      chunks[j].next = j + 1 < l.chunks_per_partition ? j + 1 : kNone;
     }
-    part->free_large = 0;
+    part->free_chunk = 0;
   }
   h->magic = kMagic;
   return LatestTable(memory);
@@ -601,24 +679,29 @@ PartitionRef LatestTable::partition_ref(uint32_t partition) const {
   PartitionRef r;
   r.part = reinterpret_cast<Partition *>(base_ + h->partitions_offset +
                                          size_t{partition} * sizeof(Partition));
-  r.small_count = h->small_per_partition;
-  r.large_count = h->large_per_partition;
-  r.max_entries = h->max_entries;
-  r.small = reinterpret_cast<SmallSlot *>(base_ + h->small_offset +
-                                          size_t{partition} * r.small_count * sizeof(SmallSlot));
-  r.large = reinterpret_cast<LargeSlot *>(base_ + h->large_offset +
-                                          size_t{partition} * r.large_count * sizeof(LargeSlot));
-  r.tags = base_ + h->tags_offset + size_t{partition} * h->tags_per_partition;
+  r.slot_count = h->slots_per_partition;
+  r.chunk_count = h->chunks_per_partition;
+  r.cell_count = h->cells_per_partition;
+  r.slots = reinterpret_cast<Slot *>(base_ + h->slots_offset +
+                                     size_t{partition} * r.slot_count * sizeof(Slot));
+  r.chunks = reinterpret_cast<Chunk *>(base_ + h->chunks_offset +
+                                       size_t{partition} * r.chunk_count * sizeof(Chunk));
+  r.cells = reinterpret_cast<uint32_t *>(base_ + h->cells_offset + size_t{partition} * h->cells_stride);
   return r;
+}
+
+bool LatestTable::fits(size_t key_size, size_t state_size) const {
+  return latest_fits_table(key_size, state_size) &&
+         latest_chunks_needed(key_size, state_size) <= layout_.chunks_per_partition;
 }
 
 bool LatestTable::find(uint64_t hash, const LatestKey &key, LatestEntry *out) const {
   if (header_ == nullptr || key.key.size() > kMaxLatestKeyBytes) return false;
   const PartitionRef r = partition_ref(partition_of(hash));
-  const uint32_t i = find_index(r, hash, key);
+  const uint32_t i = find_slot(r, hash, key);
   if (i == kNone) return false;
-  const SmallSlot &s = r.small[i];
-  copy_entry(r, s, resolve(r, s), out);
+  const Slot &s = r.slots[i];
+  if (!copy_entry(r, s, out)) return false;
   set_usage(s, 1);
   return true;
 }
@@ -641,40 +724,44 @@ MergeOutcome LatestTable::merge_into(uint64_t hash, const LatestKey &key, const 
   const PartitionRef r = partition_ref(partition_of(hash));
   uint8_t buf[kMaxEncodedStateBytes];
   StateView out;
-  uint32_t i = find_index(r, hash, key);
+  uint32_t i = find_slot(r, hash, key);
   if (i != kNone) {
-    SmallSlot *s = &r.small[i];
-    const Resolved res = resolve(r, *s);
+    Slot *s = &r.slots[i];
+    uint8_t gathered[kMaxLatestEntryBytes];
+    const uint8_t *old_state = state_bytes(r, *s, gathered);
     StateView existing;
-    if (decode_state(res.state, res.state_size, &existing) != DecodeStatus::kOk) {
+    if (old_state == nullptr ||
+        decode_state(old_state, s->state_size, &existing) != DecodeStatus::kOk) {
       erase_at(r, i);  // cannot happen unless memory was corrupted: start afresh
       i = kNone;
     } else {
       o.dropped = merge_states(existing, incoming, max_candidates, &out);
       const size_t n = encode_state(out, buf, sizeof buf);
       o.winner_changed = compare_readings(existing.entries[0], out.entries[0]) != 0;
-      const bool same_bytes = n == res.state_size && std::memcmp(buf, res.state, n) == 0;
+      const bool same_bytes = n == s->state_size && std::memcmp(buf, old_state, n) == 0;
       if (!same_bytes) {
-        if (n == 0 || !latest_fits_table(key.key.size(), n)) {
+        if (n == 0 || !fits(key.key.size(), n)) {
           erase_at(r, i);  // never leave a stale state behind
           o.stored = false;
           return o;
         }
-        if (!latest_fits_small_slot(key.key.size(), n) && (s->flags & kLarge) == 0 &&
-            r.part->free_large == kNone) {
-          if (!evict_large(r, &o)) {
-            erase_at(r, i);
+        const size_t chunks = latest_chunks_needed(key.key.size(), n);
+        if (chunks > chunks_of(*s) + free_chunks(r)) {
+          // It grows past the free chunks: the entry leaves its slot, room is
+          // made, and it comes back as it was but for its bytes.
+          const Slot kept = *s;
+          erase_at(r, i);
+          if (!free_up_chunks(r, chunks, &o)) {
             o.stored = false;
             return o;
           }
-          i = find_index(r, hash, key);  // the deletion may have shifted it
-          if (i == kNone) return o;      // cannot happen: it owned no large slot
-          s = &r.small[i];
-        }
-        if (!write_payload(r, i, key.key, buf, n)) {
-          erase_at(r, i);
-          o.stored = false;
-          return o;
+          i = create_entry(r, hash, key, buf, n, (kept.flags & kPartial) != 0);
+          s = &r.slots[i];
+          s->version = kept.version;
+          s->arrival_us = kept.arrival_us;
+          s->generation = kept.generation;
+        } else {
+          write_entry_bytes(r, *s, key.key, buf, n);
         }
       }
       if (o.winner_changed) {
@@ -695,11 +782,10 @@ MergeOutcome LatestTable::merge_into(uint64_t hash, const LatestKey &key, const 
   o.dropped = merge_states(empty, incoming, max_candidates, &out);
   if (out.count == 0) return o;
   const size_t n = encode_state(out, buf, sizeof buf);
-  if (n == 0 || !latest_fits_table(key.key.size(), n)) return o;
-  i = make_room(r, hash, key.key.size(), n, &o);
-  if (i == kNone) return o;
-  if (!create_entry(r, i, hash, key, buf, n, create_partial)) return o;
-  SmallSlot &s = r.small[i];
+  if (n == 0 || !fits(key.key.size(), n)) return o;
+  if (!make_room(r, latest_chunks_needed(key.key.size(), n), &o)) return o;
+  i = create_entry(r, hash, key, buf, n, create_partial);
+  Slot &s = r.slots[i];
   s.version = header_->last_version.fetch_add(1, std::memory_order_relaxed) + 1;
   s.arrival_us = arrival_us;
   o.created = true;
@@ -715,42 +801,24 @@ bool LatestTable::restore(const LatestEntry &entry, MergeOutcome *outcome) {
   if (header_ == nullptr || entry.state_size > kMaxEncodedStateBytes) return false;
   StateView check;
   if (decode_state(entry.state, entry.state_size, &check) != DecodeStatus::kOk) return false;
-  if (!latest_fits_table(entry.key_size, entry.state_size)) return false;
+  if (!fits(entry.key_size, entry.state_size)) return false;
   const LatestKey key{entry.db, entry.rel, entry.key_bytes()};
   const uint64_t hash = latest_key_hash(key);
   const PartitionRef r = partition_ref(partition_of(hash));
-  uint32_t i = find_index(r, hash, key);
-  if (i != kNone) {
-    if (!latest_fits_small_slot(entry.key_size, entry.state_size) &&
-        (r.small[i].flags & kLarge) == 0 && r.part->free_large == kNone) {
-      if (!evict_large(r, &o)) return false;
-      i = find_index(r, hash, key);
-      if (i == kNone) return false;
-    }
-    if (!write_payload(r, i, key.key, entry.state, entry.state_size)) {
-      erase_at(r, i);
-      return false;
-    }
-    // The entry's state was replaced, not merged: a load that read the old
-    // generation must not complete it.
-    r.small[i].generation = take_generation(r);
-  } else {
-    i = make_room(r, hash, entry.key_size, entry.state_size, &o);
-    if (i == kNone) return false;
-    if (!create_entry(r, i, hash, key, entry.state, entry.state_size, entry.partial)) {
-      return false;
-    }
-    o.created = true;
-  }
-  SmallSlot &s = r.small[i];
+  // An existing entry is replaced, not merged: it goes, and the new one has a
+  // new generation, so a load that read the old one cannot complete it.
+  const uint32_t existing = find_slot(r, hash, key);
+  if (existing != kNone) erase_at(r, existing);
+  if (!make_room(r, latest_chunks_needed(entry.key_size, entry.state_size), &o)) return false;
+  const uint32_t i = create_entry(r, hash, key, entry.state, entry.state_size, entry.partial);
+  Slot &s = r.slots[i];
   s.version = entry.version;
   s.arrival_us = entry.arrival_us;
-  s.flags = static_cast<uint8_t>((s.flags & ~kPartial) | (entry.partial ? kPartial : 0));
-  set_usage(s, 1);
   uint64_t last = header_->last_version.load(std::memory_order_relaxed);
   while (last < entry.version && !header_->last_version.compare_exchange_weak(
                                      last, entry.version, std::memory_order_relaxed)) {
   }
+  o.created = existing == kNone;
   o.winner_changed = true;
   fill_outcome(s, &o);
   return true;
@@ -761,13 +829,11 @@ void LatestTable::for_each(uint32_t partition, uint32_t db, uint32_t rel, Latest
   if (header_ == nullptr || partition >= layout_.partitions || visit == nullptr) return;
   const PartitionRef r = partition_ref(partition);
   LatestEntry entry;
-  for (uint32_t i = 0; i < r.small_count; ++i) {
-    const SmallSlot &s = r.small[i];
-    if (s.flags == 0) continue;
+  const uint32_t count = count_of(r);
+  for (uint32_t i = 0; i < count; ++i) {
+    const Slot &s = r.slots[i];
     if (rel != 0 && (s.db != db || s.rel != rel)) continue;
-    const Resolved res = resolve(r, s);
-    if (!res.ok) continue;
-    copy_entry(r, s, res, &entry);
+    if (!copy_entry(r, s, &entry)) continue;
     visit(entry, context);
   }
 }
@@ -776,11 +842,10 @@ size_t LatestTable::erase_relation(uint32_t partition, uint32_t db, uint32_t rel
   if (header_ == nullptr || partition >= layout_.partitions) return 0;
   const PartitionRef r = partition_ref(partition);
   size_t erased = 0;
-  // Backward shift moves entries from later slots into i (re-examined) or,
-  // after wrapping, from already-examined slots: nothing is skipped.
-  for (uint32_t i = 0; i < r.small_count;) {
-    const SmallSlot &s = r.small[i];
-    if (s.flags != 0 && s.db == db && s.rel == rel) {
+  // Erasing moves the last slot into i, which is examined next.
+  for (uint32_t i = 0; i < count_of(r);) {
+    const Slot &s = r.slots[i];
+    if (s.db == db && s.rel == rel) {
       erase_at(r, i);
       ++erased;
     } else {
@@ -799,11 +864,11 @@ size_t LatestTable::size() const {
   return total;
 }
 
-size_t LatestTable::large_slots_in_use() const {
+size_t LatestTable::chunks_in_use() const {
   if (header_ == nullptr) return 0;
   size_t total = 0;
   for (uint32_t p = 0; p < layout_.partitions; ++p) {
-    total += partition_ref(p).part->large_used.load(std::memory_order_relaxed);
+    total += partition_ref(p).part->chunks_used.load(std::memory_order_relaxed);
   }
   return total;
 }

@@ -11,31 +11,35 @@
 // byte store (__atomic builtins on a plain byte, so slots stay trivially
 // copyable and can be moved by deletion under the exclusive lock).
 //
-// Memory per key: a small slot of kSmallSlotBytes (all metadata included)
-// holds the key and the encoded state inline when key + state <=
-// kSmallPayloadBytes (e.g. a 24-byte key and a one-origin state of 63 bytes:
-// the common case). Otherwise the entry's state (and its key, when the key is
-// longer than kSmallInlineKeyWithLargeBytes) moves to a large slot of
-// kLargeSlotBytes of the same partition, referenced by index from the small
-// slot. A key + state that fits neither is not stored.
+// Memory per key: each partition keeps its entries packed in an array of
+// kSlotBytes slots (metadata included), as many as the partition may hold
+// and no more, plus an index of 4-byte cells at a load of at most 4/5 and a
+// pool of kChunkBytes overflow chunks (one per 8 slots). An entry stores its
+// key and encoded state as one byte string: inline in the slot when it has
+// at most kSlotPayloadBytes (a 24-byte key with a one-origin state of 51
+// bytes, or a 36-byte UUID key with one of 39: the common case), otherwise
+// its first kSlotInlineWithChunksBytes in the slot and the rest in a chain of
+// chunks (at most kMaxChunksPerEntry). A planned table thus spends about 125
+// bytes per key of capacity: 112 of slot, 5 of index and 8 of chunk reserve.
+// A key + state that needs more chunks than that is not stored.
 //
-// Lookup: linear probing over the partition's small slots, starting at a home
-// slot taken from the hash's high 32 bits (partition_of uses the low bits).
-// Beside the slots, each partition keeps one fingerprint byte per small slot
-// (0 = empty; 7 more hash bits otherwise), so a probe scans 64 slots per cache
-// line and reads a slot only on a fingerprint match; there the full 64-bit
-// hash is compared first, then db, rel and key bytes. Memory per key is thus
-// 128 + 1 bytes of slot and fingerprint, plus the large-slot reserve. Deletion
-// (eviction, erase_relation, an entry that outgrows every slot) is
-// backward-shift deletion, so there are no tombstones. A partition keeps at
-// least one small slot empty (load factor <= 7/8), so probes terminate.
+// Lookup: linear probing over the partition's index cells, starting at a home
+// cell taken from the hash's high 32 bits (partition_of uses the low bits).
+// A cell holds 8 more hash bits and the slot's position, so a probe reads a
+// slot only on a tag match (16 cells per cache line); there the hash's high
+// bits are compared first, then db, rel and key bytes. Deletion (eviction,
+// erase_relation, an entry that outgrows every slot) is backward-shift
+// deletion in the index, so there are no tombstones, and moves the last slot
+// into the freed one, so the slots stay packed.
 //
 // Eviction: CLOCK per partition. The usage bit is set by find, merge,
 // complete and restore. A new entry beyond the partition's capacity sweeps the
-// small-slot hand; an entry that needs a large slot when none is free sweeps
-// the large-slot hand (over the entries owning large slots). Entries with
-// the bit set get it cleared and are skipped; the first with it clear is
-// evicted. At most two passes; a call evicts at most one entry.
+// slots; an entry that needs more chunks than are free sweeps the entries
+// owning chunks until enough are. Entries with the bit set get it cleared and
+// are skipped; the first with it clear is evicted. At most two passes per
+// eviction; the entries a call evicts belong to at most kMaxEvictedRelations
+// relations (reported in MergeOutcome), so a call that would have to evict
+// from more stores nothing instead.
 #pragma once
 
 #include <atomic>
@@ -49,30 +53,40 @@
 
 namespace edgestate::core {
 
-constexpr size_t kSmallSlotBytes = 128;
-constexpr size_t kLargeSlotBytes = 1024;
-// Bytes of a small slot left for key + state once its metadata is stored.
-constexpr size_t kSmallPayloadBytes = 87;
-// An entry in a large slot keeps its key in the small slot when the key has
-// at most this many bytes (the rest of the small payload holds the large
-// slot's index); a longer key moves to the large slot before the state.
-constexpr size_t kSmallInlineKeyWithLargeBytes = kSmallPayloadBytes - 4;
-// Bytes of a large slot for the state (and the key when it moved there).
-constexpr size_t kLargePayloadBytes = kLargeSlotBytes - 4;
+constexpr size_t kSlotBytes = 112;
+// Bytes of a slot left for key + state once its metadata is stored.
+constexpr size_t kSlotPayloadBytes = 75;
+// An entry with chunks keeps this many bytes of key + state in its slot (the
+// rest of the payload holds the first chunk's index).
+constexpr size_t kSlotInlineWithChunksBytes = kSlotPayloadBytes - 4;
+constexpr size_t kChunkBytes = 64;
+constexpr size_t kChunkDataBytes = kChunkBytes - 4;
+constexpr size_t kMaxChunksPerEntry = 16;
+// Key + state bytes of the largest entry stored (1,031).
+constexpr size_t kMaxLatestEntryBytes =
+    kSlotInlineWithChunksBytes + kMaxChunksPerEntry * kChunkDataBytes;
 constexpr size_t kMaxLatestKeyBytes = 255;
+constexpr size_t kMaxEvictedRelations = 4;
 
-// Whether an entry of this key and encoded state size lives in one small
-// slot (no large slot).
-constexpr bool latest_fits_small_slot(size_t key_size, size_t state_size) {
-  return key_size + state_size <= kSmallPayloadBytes;
+// Chunks an entry of this key and encoded state size needs (0: inline).
+constexpr size_t latest_chunks_needed(size_t key_size, size_t state_size) {
+  const size_t bytes = key_size + state_size;
+  return bytes <= kSlotPayloadBytes
+             ? 0
+             : (bytes - kSlotInlineWithChunksBytes + kChunkDataBytes - 1) / kChunkDataBytes;
 }
 
-// Whether an entry of this key and encoded state size can be stored at all.
+// Whether an entry of this key and encoded state size lives in its slot alone.
+constexpr bool latest_fits_slot(size_t key_size, size_t state_size) {
+  return key_size + state_size <= kSlotPayloadBytes;
+}
+
+// Whether an entry of this key and encoded state size can be stored at all
+// (in a table with at least kMaxChunksPerEntry chunks per partition, as
+// plan_latest_table makes them; LatestTable::fits answers for any table).
 constexpr bool latest_fits_table(size_t key_size, size_t state_size) {
   return key_size <= kMaxLatestKeyBytes &&
-         (latest_fits_small_slot(key_size, state_size) ||
-          (key_size <= kSmallInlineKeyWithLargeBytes ? state_size : key_size + state_size) <=
-              kLargePayloadBytes);
+         latest_chunks_needed(key_size, state_size) <= kMaxChunksPerEntry;
 }
 
 // A key of one relation of one database. `key` is the key's bytes as the glue
@@ -88,20 +102,20 @@ uint64_t latest_key_hash(const LatestKey &key);
 
 struct LatestTableLayout {
   uint32_t partitions;  // a power of two
-  uint32_t small_slots_per_partition;
-  uint32_t large_slots_per_partition;
+  uint32_t slots_per_partition;   // the most entries a partition holds
+  uint32_t chunks_per_partition;  // overflow chunks of a partition
 };
 
 // A layout for about max_keys keys: each partition holds ceil(max_keys /
-// partitions) entries at a load factor of at most 7/8, plus one large slot
-// per 32 small slots (at least 2). partitions is rounded up to a power of two
+// partitions) entries, with one chunk per 8 slots (at least
+// kMaxChunksPerEntry). partitions is rounded up to a power of two
 // (1 .. 65536).
 LatestTableLayout plan_latest_table(size_t max_keys, uint32_t partitions);
 
 // Bytes of memory a table of this layout needs (header included). Layouts
 // not made by plan_latest_table are normalised first (partitions rounded up
-// to a power of two, at least 2 small and 2 large slots per partition), the
-// same way create does.
+// to a power of two, 2 .. 2^24 - 2 slots and at least 2 chunks per
+// partition), the same way create does.
 size_t latest_table_bytes(const LatestTableLayout &layout);
 
 // One entry, copied out of the table.
@@ -120,17 +134,24 @@ struct LatestEntry {
   std::string_view key_bytes() const { return {reinterpret_cast<const char *>(key), key_size}; }
 };
 
+// A relation some of whose entries a call evicted.
+struct EvictedRelation {
+  uint32_t db;
+  uint32_t rel;
+};
+
 struct MergeOutcome {
   bool stored;          // false when the key (> 255 bytes) or the merged state
-                        // cannot fit any slot; the key then has NO entry
-                        // (an existing one is removed, never left stale)
+                        // does not fit (see fits), or no room could be made;
+                        // the key then has NO entry (an existing one is
+                        // removed, never left stale)
   bool created;         // the key had no entry
   bool winner_changed;  // the winner differs from before (always when created)
   uint64_t version;     // the entry's version after the call (0 when !stored)
   size_t dropped;       // candidates dropped by max_candidates
-  bool evicted;         // another entry was evicted to make room
-  uint32_t evicted_db;  // ... of this relation
-  uint32_t evicted_rel;
+  uint32_t evicted;     // entries of other keys evicted to make room
+  uint32_t evicted_relation_count;  // ... of these relations
+  EvictedRelation evicted_relations[kMaxEvictedRelations];
   uint32_t generation;  // the entry's generation after the call (0 when !stored)
   bool partial;         // the entry's partial flag after the call
 };
@@ -205,10 +226,14 @@ class LatestTable {
   // Removes every entry of a relation from the partition; returns how many.
   size_t erase_relation(uint32_t partition, uint32_t db, uint32_t rel);
 
+  // Whether an entry of this key and encoded state size can be stored in
+  // this table (latest_fits_table, and its chunks fit one partition's pool).
+  bool fits(size_t key_size, size_t state_size) const;
+
   // Entries in use, across all partitions (approximate without locks).
   size_t size() const;
-  // Large slots in use, across all partitions (approximate without locks).
-  size_t large_slots_in_use() const;
+  // Overflow chunks in use, across all partitions (approximate without locks).
+  size_t chunks_in_use() const;
 
  private:
   explicit LatestTable(void *memory);

@@ -1,7 +1,7 @@
 // Tests of the shared-memory latest index (core/latest_table.h): merge/find
-// round trips, versions, small and large slots, CLOCK eviction, backward-shift
-// deletion (property test against a std::map model), partial/complete,
-// restore, and isolation of databases and relations.
+// round trips, versions, slots and overflow chunks, CLOCK eviction, deletion
+// (property test against a std::map model), partial/complete, restore, and
+// isolation of databases and relations.
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
@@ -66,7 +66,7 @@ bool find(const LatestTable &t, const LatestKey &k, LatestEntry *e) {
 Bytes state_of_entry(const LatestEntry &e) { return Bytes(e.state, e.state + e.state_size); }
 
 // A state of `origins` origins within one conflict window, with names of
-// the given length: grows past one small slot quickly.
+// the given length: outgrows a slot quickly.
 Bytes wide_state(int origins, size_t name_len, size_t max_candidates = kMaxCandidates,
                  uint64_t base_ms = 0) {
   Bytes acc;
@@ -200,66 +200,83 @@ TEST(LatestTable, VersionGrowsAcrossEvictionAndRecreate) {
   EXPECT_NE(again.generation, first.generation);
 }
 
-TEST(LatestTable, CommonCaseFitsOneSmallSlot) {
-  static_assert(latest_fits_small_slot(24, 60));
-  static_assert(latest_fits_small_slot(24, 63));
-  static_assert(!latest_fits_small_slot(24, 64));
-  static_assert(kSmallSlotBytes == 128 && kLargeSlotBytes == 1024);
+// Chunks every entry of the table needs, from what for_each copies out: what
+// chunks_in_use() must say when no chunk leaked.
+size_t chunks_of_entries(const LatestTable &t) {
+  size_t chunks = 0;
+  for (uint32_t p = 0; p < t.layout().partitions; ++p) {
+    t.for_each(p, 0, 0, [&](const LatestEntry &e) {
+      chunks += latest_chunks_needed(e.key_size, e.state_size);
+    });
+  }
+  return chunks;
+}
+
+TEST(LatestTable, CommonCaseFitsOneSlot) {
+  static_assert(latest_fits_slot(24, 51));
+  static_assert(!latest_fits_slot(24, 52));
+  static_assert(latest_fits_slot(36, 39));  // a UUID's text
+  static_assert(kSlotBytes == 112 && kChunkBytes == 64);
+  static_assert(latest_chunks_needed(24, 51) == 0 && latest_chunks_needed(24, 52) == 1);
+  static_assert(latest_chunks_needed(0, kSlotInlineWithChunksBytes + kChunkDataBytes) == 1);
+  static_assert(latest_chunks_needed(0, kSlotInlineWithChunksBytes + kChunkDataBytes + 1) == 2);
+  static_assert(latest_chunks_needed(0, kMaxLatestEntryBytes) == kMaxChunksPerEntry);
+  static_assert(latest_fits_table(0, kMaxLatestEntryBytes));
+  static_assert(!latest_fits_table(0, kMaxLatestEntryBytes + 1));
 
   // A realistic one-origin state: 24-byte key, region and device names.
   const std::string key(24, 'k');
-  const Bytes s = test::single(reading(21.5, 0, "eu-central-1", "gateway-0042-b", 1500));
-  ASSERT_LE(s.size(), 60u);
+  const Bytes s = test::single(reading(21.5, 0, "eu-central-1", "gw-0042", 1500));
+  ASSERT_LE(s.size(), 51u);
   OwnedTable t(1000, 4);
   const LatestKey k{1, 1, key};
   ASSERT_TRUE(merge_bytes(t.table, k, s).stored);
-  EXPECT_EQ(t.table.large_slots_in_use(), 0u);
+  EXPECT_EQ(t.table.chunks_in_use(), 0u);
 
-  // Memory: the plan spends one 128-byte small slot per key at a load of at
-  // most 7/8, plus the large-slot reserve (one 1024-byte slot per 32 small).
+  // Memory: one slot per key of capacity, with no headroom, one chunk per 8
+  // slots, and the index: at most 128 bytes per key, everything included.
   const LatestTableLayout l = plan_latest_table(1'000'000, 128);
   EXPECT_EQ(l.partitions, 128u);
-  const size_t small_total = size_t{l.partitions} * l.small_slots_per_partition;
-  EXPECT_GE(small_total * 7, 1'000'000u * 8 - 8 * 128);  // load factor <= 7/8
-  EXPECT_LE(small_total, 1'000'000u * 8 / 7 + 2 * 128);
-  EXPECT_GE(l.large_slots_per_partition * 32, l.small_slots_per_partition);
+  EXPECT_EQ(l.slots_per_partition, (1'000'000u + 127) / 128);
+  EXPECT_EQ(l.chunks_per_partition, (l.slots_per_partition + 7) / 8);
   const size_t bytes = latest_table_bytes(l);
-  // 128 bytes of slot + 1 fingerprint byte per small slot, 1024 / 32 of large.
-  EXPECT_LE(bytes, small_total * (kSmallSlotBytes + 1 + kLargeSlotBytes / 32) + 128 * (1024 + 64) +
-                       64 * 130);
+  EXPECT_LE(bytes, 1'000'000u * 128);
+  EXPECT_GE(bytes, 1'000'000u * (kSlotBytes + kChunkBytes / 8 + 4));
+  EXPECT_LE(latest_table_bytes(plan_latest_table(262'144, 128)), 262'144u * 128);
 
-  // Fill to 90% of the planned capacity (partitions fill unevenly) with
-  // common-case entries: no eviction, no large slot.
+  // Fill to 75% of the planned capacity (partitions fill unevenly) with
+  // common-case entries: no eviction, no chunk.
   OwnedTable full(2000, 8);
-  for (int i = 0; i < 1800; ++i) {
+  for (int i = 0; i < 1500; ++i) {
     std::string name = "sensor-" + std::to_string(i);
     name.resize(24, '.');
     const MergeOutcome o = merge_bytes(full.table, LatestKey{1, 1, name}, s);
     ASSERT_TRUE(o.stored);
     ASSERT_FALSE(o.evicted) << i;
   }
-  EXPECT_EQ(full.table.size(), 1800u);
-  EXPECT_EQ(full.table.large_slots_in_use(), 0u);
+  EXPECT_EQ(full.table.size(), 1500u);
+  EXPECT_EQ(full.table.chunks_in_use(), 0u);
 }
 
-TEST(LatestTable, LargeStatesMoveToLargeSlotsAndBack) {
-  OwnedTable t(64, 2);
+TEST(LatestTable, LongEntriesTakeChunksAndGiveThemBack) {
+  OwnedTable t(64, 2);  // 32 slots and 16 chunks per partition
   const LatestKey k{1, 1, "growing"};
   auto e = new_entry();
   // Start small.
   ASSERT_TRUE(merge_bytes(t.table, k, test::single(reading(1, 0, "a", "b"))).stored);
-  EXPECT_EQ(t.table.large_slots_in_use(), 0u);
+  EXPECT_EQ(t.table.chunks_in_use(), 0u);
   // Grow: many origins with long names, all in one window.
   const Bytes wide = wide_state(4, 40);
-  ASSERT_GT(wide.size(), kSmallPayloadBytes);
+  ASSERT_GT(wide.size(), kSlotPayloadBytes);
   const MergeOutcome grown = merge_bytes(t.table, k, wide);
   ASSERT_TRUE(grown.stored);
-  EXPECT_EQ(t.table.large_slots_in_use(), 1u);
   ASSERT_TRUE(find(t.table, k, e.get()));
   EXPECT_EQ(state_of_entry(*e),
             test::merge(test::single(reading(1, 0, "a", "b")), wide, kDefaultCandidates));
+  EXPECT_GE(t.table.chunks_in_use(), 6u);
+  EXPECT_EQ(t.table.chunks_in_use(), chunks_of_entries(t.table));
   // A much newer single reading of one origin: every other origin falls out
-  // of the window and the state shrinks back into the small slot.
+  // of the window.
   const OwnedReading late = reading(7, 10'000'000, "a", "b");
   const MergeOutcome shrunk = merge_reading(t.table, k, late);
   ASSERT_TRUE(shrunk.stored);
@@ -267,30 +284,31 @@ TEST(LatestTable, LargeStatesMoveToLargeSlotsAndBack) {
   const StateView v = decoded(*e);
   EXPECT_EQ(v.winner().hlc, late.view().hlc);
   // Losers outside the window are still kept (top-k of per-origin maxima),
-  // so the state stays large.
+  // so the entry keeps chunks.
   EXPECT_EQ(v.count, 5);
-  EXPECT_EQ(t.table.large_slots_in_use(), 1u);
-  // Cut to the winner alone (max_candidates 0): back into the small slot.
+  EXPECT_GT(t.table.chunks_in_use(), 0u);
+  EXPECT_EQ(t.table.chunks_in_use(), chunks_of_entries(t.table));
+  // Cut to the winner alone (max_candidates 0): back into the slot alone.
   const MergeOutcome cut = merge_bytes(t.table, k, test::single(late), 0);
   ASSERT_TRUE(cut.stored);
   EXPECT_FALSE(cut.winner_changed);
-  EXPECT_EQ(t.table.large_slots_in_use(), 0u);
+  EXPECT_EQ(t.table.chunks_in_use(), 0u);
   ASSERT_TRUE(find(t.table, k, e.get()));
   EXPECT_EQ(decoded(*e).count, 1);
   EXPECT_TRUE(decoded(*e).truncated);
   EXPECT_EQ(decoded(*e).winner().hlc, late.view().hlc);
-  // And large again.
+  // And long again.
   ASSERT_TRUE(merge_bytes(t.table, k, wide).stored);
-  EXPECT_EQ(t.table.large_slots_in_use(), 1u);
+  EXPECT_GT(t.table.chunks_in_use(), 0u);
 
-  // Restore of a small state over a large entry frees its large slot.
+  // Restore of a short state over a long entry gives its chunks back.
   ASSERT_TRUE(find(t.table, k, e.get()));
   LatestEntry &small = *e;
   const Bytes one = test::single(reading(1, 0, "a", "b"));
   small.state_size = static_cast<uint16_t>(one.size());
   std::copy(one.begin(), one.end(), small.state);
   ASSERT_TRUE(t.table.restore(small));
-  EXPECT_EQ(t.table.large_slots_in_use(), 0u);
+  EXPECT_EQ(t.table.chunks_in_use(), 0u);
   auto back = new_entry();
   ASSERT_TRUE(find(t.table, k, back.get()));
   EXPECT_EQ(state_of_entry(*back), one);
@@ -299,27 +317,30 @@ TEST(LatestTable, LargeStatesMoveToLargeSlotsAndBack) {
   EXPECT_NE(back->generation, small.generation);
   EXPECT_NE(back->generation, 0u);
 
-  // A long key (> 83 bytes) with a state too big for the small slot keeps
-  // both in the large slot.
+  // A long key (> 71 bytes) spans the slot and its chunks too.
   const std::string long_key(200, 'L');
   const LatestKey lk{1, 1, long_key};
   ASSERT_TRUE(merge_bytes(t.table, lk, wide).stored);
-  EXPECT_EQ(t.table.large_slots_in_use(), 1u);
   ASSERT_TRUE(find(t.table, lk, back.get()));
   EXPECT_EQ(back->key_bytes(), long_key);
   EXPECT_EQ(state_of_entry(*back), test::merge(wide, wide, kDefaultCandidates));
-  // A 60-byte key with a tiny state still fits one small slot (<= 87 bytes).
-  const std::string key60(60, 'm');
-  ASSERT_TRUE(merge_reading(t.table, LatestKey{1, 1, key60}, reading(1, 0, "a", "")).stored);
-  EXPECT_EQ(t.table.large_slots_in_use(), 1u);
+  EXPECT_EQ(t.table.chunks_in_use(), chunks_of_entries(t.table));
+  // Keys that differ only in their chunked part are different keys.
+  std::string other_long = long_key;
+  other_long[150] = 'M';
+  EXPECT_FALSE(find(t.table, LatestKey{1, 1, other_long}, back.get()));
+  // A 50-byte key with a tiny state still fits its slot (<= 75 bytes).
+  const std::string key50(50, 'm');
+  ASSERT_TRUE(merge_reading(t.table, LatestKey{1, 1, key50}, reading(1, 0, "a", "")).stored);
+  EXPECT_EQ(t.table.chunks_in_use(), chunks_of_entries(t.table));
 }
 
 TEST(LatestTable, StateTooBigIsNotStoredAndNotLeftStale) {
   OwnedTable t(64, 1);
   const LatestKey k{1, 1, "k"};
-  // 16 origins with 63-byte names: ~2.3 KB encoded, fits no slot.
+  // 16 origins with 63-byte names: ~2.3 KB encoded, more than any entry holds.
   const Bytes huge = wide_state(16, 63);
-  ASSERT_GT(huge.size(), kLargePayloadBytes);
+  ASSERT_GT(huge.size(), kMaxLatestEntryBytes);
   MergeOutcome o = merge_bytes(t.table, k, huge, kMaxCandidates);
   EXPECT_FALSE(o.stored);
   EXPECT_FALSE(o.created);
@@ -331,11 +352,20 @@ TEST(LatestTable, StateTooBigIsNotStoredAndNotLeftStale) {
   auto e = new_entry();
   EXPECT_FALSE(find(t.table, k, e.get()));
   EXPECT_EQ(t.table.size(), 0u);
-  EXPECT_EQ(t.table.large_slots_in_use(), 0u);
-  // With fewer candidates the same input fits (large slot).
+  EXPECT_EQ(t.table.chunks_in_use(), 0u);
+  // With fewer candidates the same input fits (chunks).
   o = merge_bytes(t.table, k, huge, 4);
   EXPECT_TRUE(o.stored);
   EXPECT_EQ(o.dropped, 11u);
+  EXPECT_GT(t.table.chunks_in_use(), 8u);
+  // A table whose partitions have too few chunks for it says so.
+  ASSERT_TRUE(find(t.table, k, e.get()));
+  OwnedTable few(LatestTableLayout{1, 8, 4});
+  EXPECT_TRUE(t.table.fits(e->key_size, e->state_size));
+  EXPECT_FALSE(few.table.fits(e->key_size, e->state_size));
+  EXPECT_FALSE(few.table.restore(*e));
+  EXPECT_FALSE(merge_bytes(few.table, k, huge, 4).stored);
+  EXPECT_EQ(few.table.size(), 0u);
 }
 
 TEST(LatestTable, MaxCandidatesZeroToFifteen) {
@@ -357,7 +387,7 @@ TEST(LatestTable, MaxCandidatesZeroToFifteen) {
 TEST(LatestTable, ClockKeepsRecentlyFoundEntries) {
   const LatestTableLayout l{1, 64, 8};
   OwnedTable t(l);
-  const uint32_t capacity = 64 - 64 / 8;  // 56 entries
+  const uint32_t capacity = 64;
   auto key = [](int i) { return "k" + std::to_string(i); };
   for (uint32_t i = 0; i < capacity; ++i) {
     ASSERT_FALSE(merge_reading(t.table, LatestKey{1, 1, key(i)}, reading(i, 0)).evicted);
@@ -397,48 +427,89 @@ TEST(LatestTable, ClockKeepsRecentlyFoundEntries) {
 }
 
 TEST(LatestTable, EvictionReportsRelation) {
-  OwnedTable t(LatestTableLayout{1, 8, 2});  // 7 entries
-  for (int i = 0; i < 7; ++i) {
+  OwnedTable t(LatestTableLayout{1, 8, 2});  // 8 entries
+  for (int i = 0; i < 8; ++i) {
     const MergeOutcome o =
         merge_reading(t.table, LatestKey{10, static_cast<uint32_t>(100 + i), "k"}, reading(i, 0));
     ASSERT_FALSE(o.evicted);
   }
   const MergeOutcome o = merge_reading(t.table, LatestKey{20, 999, "k"}, reading(1, 0));
   ASSERT_TRUE(o.stored);
-  ASSERT_TRUE(o.evicted);
-  EXPECT_EQ(o.evicted_db, 10u);
+  ASSERT_EQ(o.evicted, 1u);
+  ASSERT_EQ(o.evicted_relation_count, 1u);
+  EXPECT_EQ(o.evicted_relations[0].db, 10u);
   auto e = new_entry();
-  EXPECT_FALSE(find(t.table, LatestKey{10, o.evicted_rel, "k"}, e.get()));
-  EXPECT_EQ(t.table.size(), 7u);
+  EXPECT_FALSE(find(t.table, LatestKey{10, o.evicted_relations[0].rel, "k"}, e.get()));
+  EXPECT_EQ(t.table.size(), 8u);
 }
 
-TEST(LatestTable, LargeSlotEvictionReportsRelation) {
-  OwnedTable t(LatestTableLayout{1, 8, 2});  // 7 entries, 2 large slots
+// Key "o" of relations 1..relations of db, each with this state; no eviction.
+void add_one_key_per_relation(LatestTable &t, uint32_t db, uint32_t relations, const Bytes &state) {
+  for (uint32_t rel = 1; rel <= relations; ++rel) {
+    ASSERT_FALSE(merge_bytes(t, LatestKey{db, rel, "o"}, state).evicted);
+  }
+}
+
+TEST(LatestTable, ChunkOwnersAreEvictedForChunks) {
+  OwnedTable t(LatestTableLayout{1, 8, 2});  // 8 entries, 2 chunks
   auto e = new_entry();
   ASSERT_TRUE(merge_reading(t.table, LatestKey{20, 999, "k"}, reading(1, 0)).stored);
-  // An entry needing a large slot when both are taken evicts a large owner.
-  const Bytes wide = wide_state(3, 30);
-  ASSERT_GT(wide.size(), kSmallPayloadBytes);
-  ASSERT_FALSE(merge_bytes(t.table, LatestKey{30, 1, "w1"}, wide).evicted);
-  ASSERT_FALSE(merge_bytes(t.table, LatestKey{30, 2, "w2"}, wide).evicted);
-  EXPECT_EQ(t.table.large_slots_in_use(), 2u);
-  const MergeOutcome w3 = merge_bytes(t.table, LatestKey{30, 3, "w3"}, wide);
+  // Two origins: one chunk each. A third such entry evicts a chunk owner.
+  const Bytes two = wide_state(2, 10);
+  ASSERT_EQ(latest_chunks_needed(2, two.size()), 1u);
+  ASSERT_FALSE(merge_bytes(t.table, LatestKey{30, 1, "w1"}, two).evicted);
+  ASSERT_FALSE(merge_bytes(t.table, LatestKey{30, 2, "w2"}, two).evicted);
+  EXPECT_EQ(t.table.chunks_in_use(), 2u);
+  const MergeOutcome w3 = merge_bytes(t.table, LatestKey{30, 3, "w3"}, two);
   ASSERT_TRUE(w3.stored);
-  ASSERT_TRUE(w3.evicted);
-  EXPECT_EQ(w3.evicted_db, 30u);
-  EXPECT_TRUE(w3.evicted_rel == 1 || w3.evicted_rel == 2);
-  EXPECT_EQ(t.table.large_slots_in_use(), 2u);
+  ASSERT_EQ(w3.evicted, 1u);
+  EXPECT_EQ(w3.evicted_relations[0].db, 30u);
+  EXPECT_TRUE(w3.evicted_relations[0].rel == 1 || w3.evicted_relations[0].rel == 2);
+  EXPECT_EQ(t.table.chunks_in_use(), 2u);
   EXPECT_EQ(t.table.size(), 3u);
-  // An existing small entry growing into a large one evicts a large owner too.
-  const MergeOutcome grow = merge_bytes(t.table, LatestKey{20, 999, "k"}, wide);
+  // An existing entry growing into a chunk evicts a chunk owner too.
+  const MergeOutcome grow = merge_bytes(t.table, LatestKey{20, 999, "k"}, two);
   ASSERT_TRUE(grow.stored);
   EXPECT_FALSE(grow.created);
-  EXPECT_TRUE(grow.evicted);
-  EXPECT_EQ(grow.evicted_db, 30u);
+  EXPECT_EQ(grow.evicted, 1u);
+  EXPECT_EQ(grow.evicted_relations[0].db, 30u);
   ASSERT_TRUE(find(t.table, LatestKey{20, 999, "k"}, e.get()));
-  EXPECT_EQ(state_of_entry(*e), test::merge(test::single(reading(1, 0)), wide, kDefaultCandidates));
-  EXPECT_EQ(t.table.large_slots_in_use(), 2u);
+  EXPECT_EQ(state_of_entry(*e), test::merge(test::single(reading(1, 0)), two, kDefaultCandidates));
+  EXPECT_EQ(t.table.chunks_in_use(), 2u);
   EXPECT_EQ(t.table.size(), 2u);
+
+  // An entry needing three chunks evicts three owners and names their
+  // relations.
+  OwnedTable four(LatestTableLayout{1, 8, 4});
+  add_one_key_per_relation(four.table, 40, 4, two);
+  const Bytes three = wide_state(3, 25);
+  ASSERT_EQ(latest_chunks_needed(1, three.size()), 3u);
+  const MergeOutcome big = merge_bytes(four.table, LatestKey{50, 1, "b"}, three);
+  ASSERT_TRUE(big.stored);
+  EXPECT_EQ(big.evicted, 3u);
+  ASSERT_EQ(big.evicted_relation_count, 3u);
+  std::set<uint32_t> rels;
+  for (uint32_t k = 0; k < 3; ++k) {
+    EXPECT_EQ(big.evicted_relations[k].db, 40u);
+    rels.insert(big.evicted_relations[k].rel);
+  }
+  EXPECT_EQ(rels.size(), 3u);
+  EXPECT_EQ(four.table.size(), 2u);
+  EXPECT_EQ(four.table.chunks_in_use(), 4u);
+
+  // A call never evicts from more than kMaxEvictedRelations relations: past
+  // them it stores nothing, and reports what it did evict.
+  OwnedTable many(LatestTableLayout{1, 16, 16});
+  add_one_key_per_relation(many.table, 60, 16, two);
+  const Bytes six = wide_state(6, 20);
+  ASSERT_EQ(latest_chunks_needed(1, six.size()), 5u);  // 5 evictions, of 5 relations
+  const MergeOutcome refused = merge_bytes(many.table, LatestKey{70, 1, "b"}, six, kMaxCandidates);
+  EXPECT_FALSE(refused.stored);
+  EXPECT_EQ(refused.evicted, kMaxEvictedRelations);
+  EXPECT_EQ(refused.evicted_relation_count, kMaxEvictedRelations);
+  EXPECT_EQ(many.table.size(), 16 - kMaxEvictedRelations);
+  EXPECT_FALSE(find(many.table, LatestKey{70, 1, "b"}, e.get()));
+  EXPECT_EQ(many.table.chunks_in_use(), chunks_of_entries(many.table));
 }
 
 TEST(LatestTable, KeysOfDifferentRelationsNeverMix) {
@@ -531,7 +602,7 @@ TEST(LatestTable, PartialCompleteGeneration) {
   EXPECT_EQ(state_of_entry(*e), history);
 
   // Evicted and recreated partial: the old generation no longer completes it.
-  OwnedTable small(LatestTableLayout{1, 4, 2});  // 3 entries
+  OwnedTable small(LatestTableLayout{1, 4, 2});  // 4 entries
   const LatestKey v{1, 1, "v"};
   const MergeOutcome first = merge_reading(small.table, v, fresh, 1, true);
   for (int i = 0; i < 20 && find(small.table, v, e.get()); ++i) {
@@ -702,12 +773,12 @@ struct Op {
 RC_GTEST_PROP(LatestTable, PropertyMatchesModelUnderEvictionAndErase, ()) {
   {
     const uint32_t partitions = *rc::gen::element(1u, 2u, 4u);
-    const uint32_t small = *rc::gen::inRange<uint32_t>(2, 40);
-    const uint32_t large = *rc::gen::inRange<uint32_t>(2, 8);
+    const uint32_t slots = *rc::gen::inRange<uint32_t>(2, 40);
+    const uint32_t chunks = *rc::gen::inRange<uint32_t>(2, 24);
     const int base_mc = *rc::gen::element(1, 4, 15);
-    OwnedTable t(LatestTableLayout{partitions, small, large});
+    OwnedTable t(LatestTableLayout{partitions, slots, chunks});
 
-    // Keys: 3 relations x 10 names, some long enough to need a large slot.
+    // Keys: 3 relations x 10 names, some long enough to need chunks.
     std::vector<ModelKey> universe;
     for (uint32_t rel = 0; rel < 3; ++rel) {
       for (int i = 0; i < 10; ++i) {
@@ -716,7 +787,8 @@ RC_GTEST_PROP(LatestTable, PropertyMatchesModelUnderEvictionAndErase, ()) {
         universe.push_back({1 + rel / 2, 100 + rel, name});
       }
     }
-    // Origins: some with long names, so states outgrow small (and large) slots.
+    // Origins: some with long names, so states outgrow their slots (and
+    // every chunk).
     std::vector<std::pair<std::string, std::string>> origins;
     for (int i = 0; i < 16; ++i) {
       std::string region = "r" + std::to_string(i);
@@ -731,7 +803,7 @@ RC_GTEST_PROP(LatestTable, PropertyMatchesModelUnderEvictionAndErase, ()) {
     const auto ops = *rc::gen::container<std::vector<Op>>(rc::gen::build<Op>(
         rc::gen::set(&Op::kind, rc::gen::inRange(0, 20)),
         // Half the merges go to a few keys (long ones among them), so their
-        // states grow into large slots and past them.
+        // states grow into chunks and past them.
         rc::gen::set(&Op::key, rc::gen::weightedOneOf<int>({{2, rc::gen::inRange(0, 30)},
                                                             {3, rc::gen::element(0, 9, 29)}})),
         rc::gen::set(&Op::origin, rc::gen::inRange(0, 16)),
@@ -763,7 +835,8 @@ RC_GTEST_PROP(LatestTable, PropertyMatchesModelUnderEvictionAndErase, ()) {
         if (o.stored) {
           model[mk] = expected;
         } else {
-          RC_ASSERT(!latest_fits_table(mk.key.size(), expected.size()));
+          // Fewer than kMaxEvictedRelations relations: room is always made.
+          RC_ASSERT(!t.table.fits(mk.key.size(), expected.size()));
           model.erase(mk);
         }
       } else {
@@ -783,8 +856,9 @@ RC_GTEST_PROP(LatestTable, PropertyMatchesModelUnderEvictionAndErase, ()) {
         }
         RC_ASSERT(erased == expected);
       }
-      // Every key the model holds is found with exactly its state, but one
-      // key of the evicted relation may be gone; nothing else is found.
+      // Every key the model holds is found with exactly its state, but the
+      // keys evicted (of the relations reported) are gone; nothing else is
+      // found.
       int vanished = 0;
       for (const ModelKey &mk : universe) {
         const LatestKey k{mk.db, mk.rel, mk.key};
@@ -795,8 +869,11 @@ RC_GTEST_PROP(LatestTable, PropertyMatchesModelUnderEvictionAndErase, ()) {
           continue;
         }
         if (!found) {
-          RC_ASSERT(o.evicted);
-          RC_ASSERT(o.evicted_db == mk.db && o.evicted_rel == mk.rel);
+          bool reported = false;
+          for (uint32_t r = 0; r < o.evicted_relation_count; ++r) {
+            reported |= o.evicted_relations[r].db == mk.db && o.evicted_relations[r].rel == mk.rel;
+          }
+          RC_ASSERT(reported);
           ++vanished;
           model.erase(it);
           continue;
@@ -804,8 +881,9 @@ RC_GTEST_PROP(LatestTable, PropertyMatchesModelUnderEvictionAndErase, ()) {
         RC_ASSERT(state_of_entry(*e) == it->second);
         RC_ASSERT(e->db == mk.db && e->rel == mk.rel && e->key_bytes() == mk.key);
       }
-      RC_ASSERT(vanished == (o.evicted ? 1 : 0));
+      RC_ASSERT(vanished == static_cast<int>(o.evicted));
       RC_ASSERT(t.table.size() == model.size());
+      RC_ASSERT(t.table.chunks_in_use() == chunks_of_entries(t.table));
     }
   }
 }
