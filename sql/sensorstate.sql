@@ -63,6 +63,39 @@ COMMIT;
 SELECT key, value FROM latest('readings') WHERE key IN ('aborted', 'rolled-back', 'kept-1', 'kept-2') ORDER BY key;
 SELECT pg_temp.oracle_mismatches('readings');
 
+-- A PL/pgSQL EXCEPTION block is a subtransaction: one per row, every fifth
+-- rolled back. Nested ones: a committed inner block hands its rows to the
+-- outer one, which may still roll back (A, B) or commit (C, D).
+DO $$
+BEGIN
+  FOR i IN 1..300 LOOP
+    BEGIN
+      INSERT INTO readings VALUES ('sub-' || i % 7, i,
+        ('2026-11-26 08:00:00+00'::timestamptz + i * interval '1 second')::text::hlc, 'eu-west', NULL);
+      IF i % 5 = 0 THEN RAISE EXCEPTION 'skip row %', i; END IF;
+    EXCEPTION WHEN raise_exception THEN NULL;
+    END;
+  END LOOP;
+  BEGIN  -- A
+    BEGIN  -- B
+      INSERT INTO readings VALUES ('nest-b', 1, '2026-11-26+00', 'eu-west', NULL);
+    EXCEPTION WHEN division_by_zero THEN NULL;
+    END;
+    INSERT INTO readings VALUES ('nest-a', 1, '2026-11-26+00', 'eu-west', NULL);
+    RAISE EXCEPTION 'undo A';
+  EXCEPTION WHEN raise_exception THEN NULL;
+  END;
+  BEGIN  -- C
+    BEGIN  -- D
+      INSERT INTO readings VALUES ('nest-d', 1, '2026-11-26+00', 'eu-west', NULL);
+    EXCEPTION WHEN division_by_zero THEN NULL;
+    END;
+  EXCEPTION WHEN raise_exception THEN NULL;
+  END;
+END $$;
+SELECT key, value FROM latest('readings') WHERE key LIKE 'sub-%' OR key LIKE 'nest-%' ORDER BY key;
+SELECT pg_temp.oracle_mismatches('readings');
+
 -- COPY with a key repeated many times, out of order.
 COPY readings FROM stdin;
 c-1	3	2026-11-26 06:00:00.003+00#0	eu-west	gw-1

@@ -52,7 +52,30 @@ namespace edgestate {
 namespace {
 
 pending_table_hash *table = nullptr;
-SubTransactionId newest_subxid = InvalidSubTransactionId;
+
+// The changes each open subtransaction created, so that ending one visits
+// only those: a PL/pgSQL loop with an EXCEPTION block per row ends a
+// subtransaction per row, and a pass over every change of the transaction
+// each time would make such a load quadratic. Innermost subtransaction last;
+// in TopTransactionContext. The top level keeps none (it never ends as a
+// subtransaction).
+struct CreatedChange {
+  Oid relid;
+  uint16 size;
+  const char *bytes;
+  uint32 hash;
+};
+
+struct SubtransactionChanges {
+  SubTransactionId subxid;
+  uint32 count;
+  uint32 capacity;
+  CreatedChange *changes;
+};
+
+SubtransactionChanges *subtransactions = nullptr;
+uint32 subtransaction_count = 0;
+uint32 subtransaction_capacity = 0;
 
 // Kept across transactions up to this many buckets: emptying it costs a pass
 // over the buckets, and creating one per transaction costs more than a
@@ -79,6 +102,34 @@ bytea *encode_in_transaction(const core::StateView &state, bytea *previous) {
   return result;
 }
 
+// Grows an array in TopTransactionContext to hold at least `needed` items.
+template <typename T>
+T *grow(T *items, uint32 *capacity, uint32 needed) {
+  if (needed <= *capacity) return items;
+  uint32 wanted = Max(*capacity * 2, 8u);
+  while (wanted < needed) wanted *= 2;
+  Size bytes = sizeof(T) * wanted;
+  items = static_cast<T *>(items == nullptr ? MemoryContextAlloc(TopTransactionContext, bytes)
+                                            : repalloc(items, bytes));
+  *capacity = wanted;
+  return items;
+}
+
+void note_created(const PendingChange &change) {
+  if (change.key.subxid == TopSubTransactionId) return;
+  if (subtransaction_count == 0 ||
+      subtransactions[subtransaction_count - 1].subxid != change.key.subxid) {
+    subtransactions =
+        grow(subtransactions, &subtransaction_capacity, subtransaction_count + 1);
+    subtransactions[subtransaction_count++] =
+        SubtransactionChanges{change.key.subxid, 0, 0, nullptr};
+  }
+  SubtransactionChanges &sub = subtransactions[subtransaction_count - 1];
+  sub.changes = grow(sub.changes, &sub.capacity, sub.count + 1);
+  sub.changes[sub.count++] =
+      CreatedChange{change.key.relid, change.key.size, change.key.bytes, change.hash};
+}
+
 // pending_add, which may be told to keep a change whatever the limit (one
 // that a committed subtransaction hands to its parent was counted already).
 bool add_change(Oid relid, SubTransactionId subxid, std::string_view key, uint32 hash,
@@ -94,13 +145,13 @@ bool add_change(Oid relid, SubTransactionId subxid, std::string_view key, uint32
   } else {
     change = pending_table_insert_hash(table, lookup, hash, &found);
   }
-  if (subxid > newest_subxid) newest_subxid = subxid;
   if (!found) {
     char *bytes = static_cast<char *>(MemoryContextAlloc(TopTransactionContext, key.size() + 1));
     memcpy(bytes, key.data(), key.size());
     change->key.bytes = bytes;
     change->key_is_text = key_is_text;
     change->state = encode_in_transaction(state, nullptr);
+    note_created(*change);
     return true;
   }
   const auto *encoded = reinterpret_cast<const uint8_t *>(VARDATA(change->state));
@@ -153,7 +204,10 @@ void pending_visit(void (*visit)(const PendingChange &change, void *arg), void *
 }
 
 void pending_clear() {
-  newest_subxid = InvalidSubTransactionId;
+  // Their memory goes with the transaction's.
+  subtransactions = nullptr;
+  subtransaction_count = 0;
+  subtransaction_capacity = 0;
   if (!pending_any()) return;
   if (table->size > kKeptBuckets) {
     pending_table_destroy(table);
@@ -172,28 +226,25 @@ void pending_forget_relation(Oid relid) {
 }
 
 void pending_end_subtransaction(SubTransactionId subxid, SubTransactionId parent, bool committed) {
-  if (!pending_any() || subxid > newest_subxid) return;
-  // Taken out first: the table must not grow while it is being iterated.
-  PendingChange *moved = nullptr;
-  uint32 moved_count = 0;
-  if (committed)
-    moved = static_cast<PendingChange *>(
-        MemoryContextAlloc(TopTransactionContext, sizeof(PendingChange) * table->members));
-  pending_table_iterator iterator;
-  pending_table_start_iterate(table, &iterator);
-  while (PendingChange *change = pending_table_iterate(table, &iterator)) {
-    if (change->key.subxid != subxid) continue;
-    if (committed) moved[moved_count++] = *change;
+  // Subtransactions end innermost first: one that created changes is last.
+  if (subtransaction_count == 0 || subtransactions[subtransaction_count - 1].subxid != subxid)
+    return;
+  const SubtransactionChanges ended = subtransactions[--subtransaction_count];
+  for (uint32 i = 0; i < ended.count; ++i) {
+    const CreatedChange &created = ended.changes[i];
+    const PendingKey key{created.relid, subxid, created.size, created.bytes};
+    PendingChange *change = pending_table_lookup_hash(table, key, created.hash);
+    if (change == nullptr) continue;  // forgotten since (TRUNCATE, DROP)
+    const PendingChange moved = *change;
     pending_table_delete_item(table, change);
-  }
-  for (uint32 i = 0; i < moved_count; ++i) {
+    if (!committed) continue;
     core::StateView state;
-    if (!pending_decode(moved[i], &state)) elog(ERROR, "edgestate: corrupted pending state");
-    const PendingKey key{moved[i].key.relid, parent, moved[i].key.size, moved[i].key.bytes};
-    add_change(key.relid, parent, std::string_view(key.bytes, key.size), hash_of(key),
-               moved[i].key_is_text, state, false);
+    if (!pending_decode(moved, &state)) elog(ERROR, "edgestate: corrupted pending state");
+    const PendingKey to_parent{created.relid, parent, created.size, created.bytes};
+    add_change(created.relid, parent, std::string_view(created.bytes, created.size),
+               hash_of(to_parent), moved.key_is_text, state, false);
   }
-  if (moved != nullptr) pfree(moved);
+  pfree(ended.changes);
 }
 
 bool pending_decode(const PendingChange &change, core::StateView *out) {
