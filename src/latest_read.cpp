@@ -180,18 +180,33 @@ void require_select(Oid relid) {
 
 namespace {
 
-ReadContext open_for_read(FunctionCallInfo fcinfo, Oid relid) {
+// Checks that the caller may read the table and starts the result set; the
+// table is not opened yet.
+ReadContext start_read(FunctionCallInfo fcinfo, Oid relid) {
   require_shmem("edgestate.latest()");
   require_select(relid);
+  // The executor's expected row type, when it passes one, spares a catalog
+  // lookup of the function's result type on every call.
+  auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+  bool expected = rsinfo != nullptr && IsA(rsinfo, ReturnSetInfo) && rsinfo->expectedDesc != nullptr;
+  InitMaterializedSRF(fcinfo, expected ? MAT_SRF_USE_EXPECTED_DESC : 0);
+  return ReadContext{nullptr, nullptr, rsinfo, GetCurrentTransactionStartTimestamp()};
+}
+
+// Opens (locks) the table and finds its columns; ERROR unless it is a
+// sensorstate table.
+void open_table(ReadContext &context, Oid relid) {
   Relation rel = relation_open(relid, AccessShareLock);
   if (!is_sensorstate(rel))
     ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
                     errmsg("\"%s\" is not a sensorstate table", RelationGetRelationName(rel)),
                     errhint("Create it with CREATE TABLE ... USING sensorstate.")));
-  InitMaterializedSRF(fcinfo, 0);
-  return ReadContext{rel, sensorstate_columns(rel),
-                     reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo),
-                     GetCurrentTransactionStartTimestamp()};
+  context.rel = rel;
+  context.columns = sensorstate_columns(rel);
+}
+
+void close_table(const ReadContext &context) {
+  if (context.rel != nullptr) relation_close(context.rel, AccessShareLock);
 }
 
 }  // namespace
@@ -201,8 +216,9 @@ using namespace edgestate;
 
 // latest(regclass): every key of the table.
 ES_SQL_FUNCTION(es_latest_all) {
-  ReadContext context = open_for_read(fcinfo, PG_GETARG_OID(0));
-  Oid relid = RelationGetRelid(context.rel);
+  Oid relid = PG_GETARG_OID(0);
+  ReadContext context = start_read(fcinfo, relid);
+  open_table(context, relid);
   if (!RecoveryInProgress() && latest_relation_complete(MyDatabaseId, relid)) {
     latest_count_hit();
     latest_for_each(MyDatabaseId, relid, emit_entry, &context);
@@ -210,33 +226,50 @@ ES_SQL_FUNCTION(es_latest_all) {
     latest_count_miss();
     compute_from_table(context, false, Datum(0), 0);
   }
-  relation_close(context.rel, AccessShareLock);
+  close_table(context);
   return Datum(0);
 }
 
+namespace edgestate {
+namespace {
+
+// The key argument as a value of the table's key column; false when no key of
+// that type has that value (an integer out of range).
+bool parse_key(const SensorstateColumns &columns, text *arg, Datum *out) {
+  if (columns.key_is_text) {
+    *out = PointerGetDatum(arg);
+    return true;
+  }
+  int64 number = DatumGetInt64(DirectFunctionCall1(int8in, CStringGetDatum(text_to_cstring(arg))));
+  if (columns.key_type == INT8OID) {
+    *out = Int64GetDatum(number);
+    return true;
+  }
+  if (number < PG_INT32_MIN || number > PG_INT32_MAX) return false;
+  *out = Int32GetDatum(static_cast<int32>(number));
+  return true;
+}
+
+}  // namespace
+}  // namespace edgestate
+
 // latest(regclass, key text): one key.
 ES_SQL_FUNCTION(es_latest_key) {
-  ReadContext context = open_for_read(fcinfo, PG_GETARG_OID(0));
-  text *key_text_arg = PG_GETARG_TEXT_PP(1);
+  Oid relid = PG_GETARG_OID(0);
+  text *key_arg = PG_GETARG_TEXT_PP(1);
+  ReadContext context = start_read(fcinfo, relid);
+  // A table this backend has read before is not opened (locked) unless the
+  // index cannot answer: a hit then reads the backend's column cache and
+  // shared memory only, as statistics functions do.
+  context.columns = cached_sensorstate_columns(relid);
+  if (context.columns == nullptr) open_table(context, relid);
   Datum key_datum;
-  if (context.columns->key_is_text) {
-    key_datum = PointerGetDatum(key_text_arg);
-  } else {
-    Datum parsed = DirectFunctionCall1(int8in, CStringGetDatum(text_to_cstring(key_text_arg)));
-    int64 number = DatumGetInt64(parsed);
-    if (context.columns->key_type == INT4OID) {
-      if (number < PG_INT32_MIN || number > PG_INT32_MAX) {
-        relation_close(context.rel, AccessShareLock);
-        return Datum(0);  // no integer key has that value
-      }
-      key_datum = Int32GetDatum(static_cast<int32>(number));
-    } else {
-      key_datum = Int64GetDatum(number);
-    }
+  if (!parse_key(*context.columns, key_arg, &key_datum)) {
+    close_table(context);
+    return Datum(0);
   }
   char buffer[8];
   std::string_view bytes = sensorstate_key_bytes(*context.columns, key_datum, buffer);
-  Oid relid = RelationGetRelid(context.rel);
   core::LatestKey index_key{MyDatabaseId, relid, bytes};
   auto *entry = static_cast<core::LatestEntry *>(palloc(sizeof(core::LatestEntry)));
   bool in_recovery = RecoveryInProgress();
@@ -248,9 +281,18 @@ ES_SQL_FUNCTION(es_latest_key) {
     latest_count_hit();  // the index holds every key of the table: this one has no readings
   } else {
     latest_count_miss();
+    if (context.rel == nullptr) {
+      // Opening the table processes pending invalidations: the columns are
+      // found again, and the key parsed against them.
+      open_table(context, relid);
+      if (!parse_key(*context.columns, key_arg, &key_datum)) {
+        close_table(context);
+        return Datum(0);
+      }
+    }
     compute_from_table(context, true, key_datum, found ? entry->generation : 0);
   }
-  relation_close(context.rel, AccessShareLock);
+  close_table(context);
   return Datum(0);
 }
 

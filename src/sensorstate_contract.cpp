@@ -178,6 +178,12 @@ const SensorstateColumns *sensorstate_columns(Relation rel) {
   return cached;
 }
 
+const SensorstateColumns *cached_sensorstate_columns(Oid relid) {
+  if (column_cache == nullptr) return nullptr;
+  return static_cast<const SensorstateColumns *>(
+      hash_search(column_cache, &relid, HASH_FIND, nullptr));
+}
+
 void forget_columns(Oid relid) { forget_relation(0, relid); }
 
 // Checks a label of provider "edgestate" as SECURITY LABEL sets it: a role on

@@ -30,6 +30,12 @@ struct SensorstateColumns {
 // The table's columns; ERROR 42P16 with a hint when it does not fit.
 const SensorstateColumns *sensorstate_columns(Relation rel);
 
+// The columns sensorstate_columns found for a sensorstate table earlier in
+// this backend, or nullptr. Entries go with any invalidation of their
+// relation, processed when this backend next takes a lock or starts a
+// transaction.
+const SensorstateColumns *cached_sensorstate_columns(Oid relid);
+
 // The bytes the latest index and the invalidation ring keep for a key: a
 // text key's own bytes; an integer key as 8 big-endian bytes, written to
 // buffer (8 bytes).
