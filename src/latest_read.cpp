@@ -26,6 +26,7 @@ extern "C" {
 #include "utils/inval.h"
 #include "utils/acl.h"
 #include "utils/lsyscache.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 }
@@ -43,6 +44,10 @@ struct ReadContext {
   const SensorstateColumns *columns;
   ReturnSetInfo *rsinfo;
   TimestampTz now;
+  // False on a standby (WAL replay does not run the access method) and when
+  // row-level security filters what the caller may see: the answer is then
+  // computed from the rows the caller can read, and the index is left alone.
+  bool use_index;
 };
 
 // The key as text: text keys as they are, integer keys in decimal.
@@ -125,9 +130,9 @@ void note_pending_prepared(Oid db, Oid relid) {
 }
 
 // Computes the latest states from the table (all keys, or the one given),
-// puts them back into the index unless on a standby, and emits them.
+// puts them back into the index when the context uses it, and emits them.
 void compute_from_table(ReadContext &context, bool one_key, Datum key_datum, uint32_t generation) {
-  bool use_index = !RecoveryInProgress();
+  bool use_index = context.use_index;
   Oid db = MyDatabaseId;
   Oid relid = RelationGetRelid(context.rel);
   RelationVersion version = use_index ? latest_relation_version(db, relid) : RelationVersion{};
@@ -190,7 +195,11 @@ ReadContext start_read(FunctionCallInfo fcinfo, Oid relid) {
   auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
   bool expected = rsinfo != nullptr && IsA(rsinfo, ReturnSetInfo) && rsinfo->expectedDesc != nullptr;
   InitMaterializedSRF(fcinfo, expected ? MAT_SRF_USE_EXPECTED_DESC : 0);
-  return ReadContext{nullptr, nullptr, rsinfo, GetCurrentTransactionStartTimestamp()};
+  // ERROR 42501 when row_security is off and policies would apply, as for a
+  // query of the table.
+  bool row_security = check_enable_rls(relid, InvalidOid, false) == RLS_ENABLED;
+  return ReadContext{nullptr, nullptr, rsinfo, GetCurrentTransactionStartTimestamp(),
+                     !RecoveryInProgress() && !row_security};
 }
 
 // Opens (locks) the table and finds its columns; ERROR unless it is a
@@ -219,7 +228,7 @@ ES_SQL_FUNCTION(es_latest_all) {
   Oid relid = PG_GETARG_OID(0);
   ReadContext context = start_read(fcinfo, relid);
   open_table(context, relid);
-  if (!RecoveryInProgress() && latest_relation_complete(MyDatabaseId, relid)) {
+  if (context.use_index && latest_relation_complete(MyDatabaseId, relid)) {
     latest_count_hit();
     latest_for_each(MyDatabaseId, relid, emit_entry, &context);
   } else {
@@ -272,12 +281,11 @@ ES_SQL_FUNCTION(es_latest_key) {
   std::string_view bytes = sensorstate_key_bytes(*context.columns, key_datum, buffer);
   core::LatestKey index_key{MyDatabaseId, relid, bytes};
   auto *entry = static_cast<core::LatestEntry *>(palloc(sizeof(core::LatestEntry)));
-  bool in_recovery = RecoveryInProgress();
-  bool found = !in_recovery && bytes.size() <= 255 && latest_find(index_key, entry);
+  bool found = context.use_index && bytes.size() <= 255 && latest_find(index_key, entry);
   if (found && !entry->partial) {
     latest_count_hit();
     emit(context, bytes, entry->state, entry->state_size, entry->version, entry->arrival_us);
-  } else if (!found && !in_recovery && latest_relation_complete(MyDatabaseId, relid)) {
+  } else if (!found && context.use_index && latest_relation_complete(MyDatabaseId, relid)) {
     latest_count_hit();  // the index holds every key of the table: this one has no readings
   } else {
     latest_count_miss();
