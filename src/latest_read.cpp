@@ -3,8 +3,12 @@
 // committed reading of the table; otherwise computed from the table with
 // merge_agg (the same function the oracle uses) and put back into the index.
 // On a hot standby the index is not maintained (WAL replay does not run the
-// access method), so every read is computed from the table.
+// access method), so every read is computed from the table. latest() of a
+// partitioned table merges its sensorstate partitions' answers by key.
+#include <algorithm>
+
 #include "calibration.hpp"
+#include "core/merge.h"
 #include "core/state_codec.h"
 #include "guard.hpp"
 #include "gucs.hpp"
@@ -18,11 +22,14 @@ extern "C" {
 #include "access/relation.h"
 #include "access/twophase.h"
 #include "access/xlog.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/acl.h"
 #include "utils/lsyscache.h"
@@ -48,7 +55,86 @@ struct ReadContext {
   // row-level security filters what the caller may see: the answer is then
   // computed from the rows the caller can read, and the index is left alone.
   bool use_index;
+  // Rows merged by key instead of emitted (the partitions of a partitioned
+  // table), or nullptr.
+  HTAB *merged;
 };
+
+// A row of latest() of a partitioned table: the partitions' rows of one key,
+// merged.
+struct MergedKey {
+  uint16 size;
+  const char *bytes;
+};
+
+struct MergedRow {
+  MergedKey key;  // bytes copied into the read's memory
+  bytea *state;
+  uint64_t version;     // the largest of the partitions' (versions are global)
+  int64_t arrival_us;   // that of the partition whose winner won
+};
+
+uint32 merged_key_hash(const void *key, Size) {
+  const auto *k = static_cast<const MergedKey *>(key);
+  return hash_bytes(reinterpret_cast<const unsigned char *>(k->bytes), k->size);
+}
+
+int merged_key_match(const void *a, const void *b, Size) {
+  const auto *x = static_cast<const MergedKey *>(a);
+  const auto *y = static_cast<const MergedKey *>(b);
+  return x->size == y->size && memcmp(x->bytes, y->bytes, x->size) == 0 ? 0 : 1;
+}
+
+HTAB *create_merged_rows() {
+  HASHCTL ctl = {};
+  ctl.keysize = sizeof(MergedKey);
+  ctl.entrysize = sizeof(MergedRow);
+  ctl.hash = merged_key_hash;
+  ctl.match = merged_key_match;
+  ctl.hcxt = CurrentMemoryContext;
+  return hash_create("edgestate latest() of partitions", 1024, &ctl,
+                     HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+}
+
+bytea *state_datum_of(const uint8_t *state_bytes, size_t state_size) {
+  auto *datum = static_cast<bytea *>(palloc(VARHDRSZ + state_size));
+  SET_VARSIZE(datum, VARHDRSZ + state_size);
+  memcpy(VARDATA(datum), state_bytes, state_size);
+  return datum;
+}
+
+void decode_or_error(const uint8_t *bytes, size_t size, core::StateView *out) {
+  if (core::decode_state(bytes, size, out) != core::DecodeStatus::kOk)
+    ereport(ERROR,
+            (errcode(ERRCODE_DATA_CORRUPTED), errmsg("corrupted state in the latest index")));
+}
+
+// Merges one partition's row of a key into the rows merged so far.
+void merge_row(HTAB *merged, std::string_view key, const uint8_t *state_bytes, size_t state_size,
+               uint64_t version, int64_t arrival_us) {
+  MergedKey lookup{static_cast<uint16>(key.size()), key.data()};
+  bool found = false;
+  auto *row = static_cast<MergedRow *>(hash_search(merged, &lookup, HASH_ENTER, &found));
+  if (!found) {
+    char *bytes = static_cast<char *>(palloc(key.size() + 1));
+    memcpy(bytes, key.data(), key.size());
+    row->key.bytes = bytes;
+    row->state = state_datum_of(state_bytes, state_size);
+    row->version = version;
+    row->arrival_us = arrival_us;
+    return;
+  }
+  core::StateView existing, incoming, result;
+  decode_or_error(reinterpret_cast<const uint8_t *>(VARDATA(row->state)),
+                  VARSIZE(row->state) - VARHDRSZ, &existing);
+  decode_or_error(state_bytes, state_size, &incoming);
+  core::merge_states(existing, incoming, static_cast<size_t>(guc_max_candidates), &result);
+  if (core::compare_readings(result.winner(), existing.winner()) != 0) row->arrival_us = arrival_us;
+  row->version = std::max(row->version, version);
+  uint8_t encoded[core::kMaxEncodedStateBytes];
+  size_t size = core::encode_state(result, encoded, sizeof encoded);
+  row->state = state_datum_of(encoded, size);
+}
 
 // The key as text: text keys as they are, integer keys in decimal.
 Datum key_text(const ReadContext &context, std::string_view key) {
@@ -61,17 +147,17 @@ Datum key_text(const ReadContext &context, std::string_view key) {
 
 void emit(const ReadContext &context, std::string_view key, const uint8_t *state_bytes,
           size_t state_size, uint64_t version, int64_t arrival_us) {
+  if (context.merged != nullptr) {
+    merge_row(context.merged, key, state_bytes, state_size, version, arrival_us);
+    return;
+  }
   core::StateView state;
-  if (core::decode_state(state_bytes, state_size, &state) != core::DecodeStatus::kOk)
-    ereport(ERROR,
-            (errcode(ERRCODE_DATA_CORRUPTED), errmsg("corrupted state in the latest index")));
+  decode_or_error(state_bytes, state_size, &state);
   const core::Reading &winner = state.winner();
   TimestampTz reading_time =
       timestamptz_of_unix_us(static_cast<int64_t>(core::hlc_physical(winner.hlc)) * 1000);
   Interval *age = interval_of_us(context.now - reading_time);
-  bytea *state_datum = static_cast<bytea *>(palloc(VARHDRSZ + state_size));
-  SET_VARSIZE(state_datum, VARHDRSZ + state_size);
-  memcpy(VARDATA(state_datum), state_bytes, state_size);
+  bytea *state_datum = state_datum_of(state_bytes, state_size);
 
   Datum values[kLatestColumns];
   bool nulls[kLatestColumns] = {};
@@ -102,15 +188,17 @@ void emit_entry(const LatestEntryCopy &entry, void *context) {
        entry.version, entry.arrival_us);
 }
 
-// SELECT key, merge_agg(state_of(...)) FROM ONLY t [WHERE key = $1] GROUP BY key
+// SELECT key, merge_agg(state_of(...)) FROM [ONLY] t [WHERE key = $1] GROUP BY key
+// (ONLY but for a partitioned table, whose rows are its partitions')
 char *merge_query(const ReadContext &context, bool one_key) {
   SensorstateColumnNames names = sensorstate_column_names(context.rel, *context.columns);
   StringInfoData query;
   initStringInfo(&query);
   appendStringInfo(&query,
                    "SELECT %s, edgestate.merge_agg(edgestate.state_of(%s, %s, %s, %s, %s)) "
-                   "FROM ONLY %s.%s",
+                   "FROM %s %s.%s",
                    names.key, names.value, names.ts, names.region, names.device, names.skew_bound,
+                   context.columns->partitioned ? "" : "ONLY",
                    quote_identifier(get_namespace_name(RelationGetNamespace(context.rel))),
                    quote_identifier(RelationGetRelationName(context.rel)));
   if (one_key) appendStringInfo(&query, " WHERE %s = $1", names.key);
@@ -199,14 +287,14 @@ ReadContext start_read(FunctionCallInfo fcinfo, Oid relid) {
   // query of the table.
   bool row_security = check_enable_rls(relid, InvalidOid, false) == RLS_ENABLED;
   return ReadContext{nullptr, nullptr, rsinfo, GetCurrentTransactionStartTimestamp(),
-                     !RecoveryInProgress() && !row_security};
+                     !RecoveryInProgress() && !row_security, nullptr};
 }
 
 // Opens (locks) the table and finds its columns; ERROR unless it is a
-// sensorstate table.
+// sensorstate table or a partitioned table (whose partitions must be).
 void open_table(ReadContext &context, Oid relid) {
   Relation rel = relation_open(relid, AccessShareLock);
-  if (!is_sensorstate(rel))
+  if (!is_sensorstate(rel) && rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
     ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
                     errmsg("\"%s\" is not a sensorstate table", RelationGetRelationName(rel)),
                     errhint("Create it with CREATE TABLE ... USING sensorstate.")));
@@ -217,30 +305,6 @@ void open_table(ReadContext &context, Oid relid) {
 void close_table(const ReadContext &context) {
   if (context.rel != nullptr) relation_close(context.rel, AccessShareLock);
 }
-
-}  // namespace
-}  // namespace edgestate
-
-using namespace edgestate;
-
-// latest(regclass): every key of the table.
-ES_SQL_FUNCTION(es_latest_all) {
-  Oid relid = PG_GETARG_OID(0);
-  ReadContext context = start_read(fcinfo, relid);
-  open_table(context, relid);
-  if (context.use_index && latest_relation_complete(MyDatabaseId, relid)) {
-    latest_count_hit();
-    latest_for_each(MyDatabaseId, relid, emit_entry, &context);
-  } else {
-    latest_count_miss();
-    compute_from_table(context, false, Datum(0), 0);
-  }
-  close_table(context);
-  return Datum(0);
-}
-
-namespace edgestate {
-namespace {
 
 // The key argument as a value of the table's key column; false when no key of
 // that type has that value (an integer out of range).
@@ -259,24 +323,26 @@ bool parse_key(const SensorstateColumns &columns, text *arg, Datum *out) {
   return true;
 }
 
-}  // namespace
-}  // namespace edgestate
-
-// latest(regclass, key text): one key.
-ES_SQL_FUNCTION(es_latest_key) {
-  Oid relid = PG_GETARG_OID(0);
-  text *key_arg = PG_GETARG_TEXT_PP(1);
-  ReadContext context = start_read(fcinfo, relid);
-  // A table this backend has read before is not opened (locked) unless the
-  // index cannot answer: a hit then reads the backend's column cache and
-  // shared memory only, as statistics functions do.
-  context.columns = cached_sensorstate_columns(relid);
-  if (context.columns == nullptr) open_table(context, relid);
-  Datum key_datum;
-  if (!parse_key(*context.columns, key_arg, &key_datum)) {
-    close_table(context);
-    return Datum(0);
+// Every key of a sensorstate table (context.rel open): from the index when it
+// holds the whole table, else computed from the table.
+void read_all_keys(ReadContext &context) {
+  Oid relid = RelationGetRelid(context.rel);
+  if (context.use_index && latest_relation_complete(MyDatabaseId, relid)) {
+    latest_count_hit();
+    latest_for_each(MyDatabaseId, relid, emit_entry, &context);
+  } else {
+    latest_count_miss();
+    compute_from_table(context, false, Datum(0), 0);
   }
+}
+
+// One key of a sensorstate table. context.columns is set (the table open, or
+// its columns cached): a table this backend has read before is not opened
+// (locked) unless the index cannot answer, so a hit reads the backend's column
+// cache and shared memory only, as statistics functions do.
+void read_one_key(ReadContext &context, Oid relid, text *key_arg) {
+  Datum key_datum;
+  if (!parse_key(*context.columns, key_arg, &key_datum)) return;
   char buffer[8];
   std::string_view bytes = sensorstate_key_bytes(*context.columns, key_datum, buffer);
   core::LatestKey index_key{MyDatabaseId, relid, bytes};
@@ -293,12 +359,105 @@ ES_SQL_FUNCTION(es_latest_key) {
       // Opening the table processes pending invalidations: the columns are
       // found again, and the key parsed against them.
       open_table(context, relid);
-      if (!parse_key(*context.columns, key_arg, &key_datum)) {
-        close_table(context);
-        return Datum(0);
-      }
+      if (!parse_key(*context.columns, key_arg, &key_datum)) return;
     }
     compute_from_table(context, true, key_datum, found ? entry->generation : 0);
+  }
+}
+
+// Whether latest() may read a partition on its own for a caller who may read
+// its partitioned table: computing a partition the index does not hold
+// queries it directly, which needs SELECT on it and must not meet policies
+// that a query through the partitioned table would not apply.
+bool partition_readable(Oid partition) {
+  return pg_class_aclcheck(partition, GetUserId(), ACL_SELECT) == ACLCHECK_OK &&
+         check_enable_rls(partition, InvalidOid, true) != RLS_ENABLED;
+}
+
+// latest() of a partitioned table computed from its rows, through it: on a
+// standby, under row-level security, or when a partition cannot be read on
+// its own. The index is left alone.
+void compute_partitioned(ReadContext &context, text *key_arg) {
+  context.use_index = false;
+  Datum key_datum = Datum(0);
+  if (key_arg != nullptr && !parse_key(*context.columns, key_arg, &key_datum)) return;
+  compute_from_table(context, key_arg != nullptr, key_datum, 0);
+}
+
+// latest() of a partitioned table (context.rel open, the index in use): each
+// leaf partition read as latest() reads a sensorstate table, the rows merged
+// by key. When a partition the index does not hold cannot be read on its own,
+// the whole answer is computed through the partitioned table instead.
+void read_partitions(ReadContext &context, text *key_arg) {
+  List *leaves = find_all_inheritors(RelationGetRelid(context.rel), AccessShareLock, nullptr);
+  ReadContext leaf = context;
+  leaf.merged = create_merged_rows();
+  ListCell *cell;
+  foreach (cell, leaves) {
+    Oid partition = lfirst_oid(cell);
+    if (get_rel_relkind(partition) == RELKIND_PARTITIONED_TABLE) continue;
+    leaf.rel = nullptr;
+    open_table(leaf, partition);
+    bool held = latest_relation_complete(MyDatabaseId, partition);
+    if (!held && !partition_readable(partition)) {
+      close_table(leaf);
+      hash_destroy(leaf.merged);
+      compute_partitioned(context, key_arg);
+      return;
+    }
+    if (key_arg == nullptr)
+      read_all_keys(leaf);
+    else
+      read_one_key(leaf, partition, key_arg);
+    close_table(leaf);
+  }
+  HASH_SEQ_STATUS scan;
+  hash_seq_init(&scan, leaf.merged);
+  while (auto *row = static_cast<MergedRow *>(hash_seq_search(&scan)))
+    emit(context, std::string_view(row->key.bytes, row->key.size),
+         reinterpret_cast<const uint8_t *>(VARDATA(row->state)), VARSIZE(row->state) - VARHDRSZ,
+         row->version, row->arrival_us);
+}
+
+// latest() of a partitioned table (context.rel open): every key, or the one
+// given.
+void read_partitioned(ReadContext &context, text *key_arg) {
+  if (context.use_index)
+    read_partitions(context, key_arg);
+  else
+    compute_partitioned(context, key_arg);
+}
+
+}  // namespace
+}  // namespace edgestate
+
+using namespace edgestate;
+
+// latest(regclass): every key of the table.
+ES_SQL_FUNCTION(es_latest_all) {
+  Oid relid = PG_GETARG_OID(0);
+  ReadContext context = start_read(fcinfo, relid);
+  open_table(context, relid);
+  if (context.columns->partitioned)
+    read_partitioned(context, nullptr);
+  else
+    read_all_keys(context);
+  close_table(context);
+  return Datum(0);
+}
+
+// latest(regclass, key text): one key.
+ES_SQL_FUNCTION(es_latest_key) {
+  Oid relid = PG_GETARG_OID(0);
+  text *key_arg = PG_GETARG_TEXT_PP(1);
+  ReadContext context = start_read(fcinfo, relid);
+  context.columns = cached_sensorstate_columns(relid);
+  if (context.columns == nullptr) open_table(context, relid);
+  if (context.columns->partitioned) {
+    if (context.rel == nullptr) open_table(context, relid);
+    read_partitioned(context, key_arg);
+  } else {
+    read_one_key(context, relid, key_arg);
   }
   close_table(context);
   return Datum(0);

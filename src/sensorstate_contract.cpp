@@ -155,6 +155,7 @@ const SensorstateColumns *sensorstate_columns(Relation rel) {
   columns.device = find_column(rel, names[4], mapping.names[4] != nullptr);
   columns.skew_bound = find_column(rel, names[5], mapping.names[5] != nullptr);
 
+  columns.partitioned = rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE;
   columns.key_type = column_type(rel, columns.key);
   columns.key_is_text = is_text_type(columns.key_type);
   require_type(rel, columns.key, names[0],

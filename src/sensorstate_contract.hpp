@@ -25,13 +25,14 @@ struct SensorstateColumns {
   AttrNumber skew_bound;  // InvalidAttrNumber: edgestate.default_skew_bound
   bool key_is_text;       // text or varchar; otherwise bigint or integer
   Oid key_type;
+  bool partitioned;       // a partitioned table (of sensorstate partitions)
 };
 
 // The table's columns; ERROR 42P16 with a hint when it does not fit.
 const SensorstateColumns *sensorstate_columns(Relation rel);
 
-// The columns sensorstate_columns found for a sensorstate table earlier in
-// this backend, or nullptr. Entries go with any invalidation of their
+// The columns sensorstate_columns found for a table (sensorstate or
+// partitioned) earlier in this backend, or nullptr. Entries go with any invalidation of their
 // relation, processed when this backend next takes a lock or starts a
 // transaction.
 const SensorstateColumns *cached_sensorstate_columns(Oid relid);
