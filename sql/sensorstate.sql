@@ -372,4 +372,19 @@ DROP TABLE by_day;
 REVOKE USAGE ON SCHEMA edgestate FROM regress_es_parts;
 DROP ROLE regress_es_parts;
 
+-- ALTER TABLE ... SET ACCESS METHOD: a table that leaves sensorstate is
+-- written without capture; when it comes back, its latest state is reloaded.
+CREATE TABLE switched (key text, value float8, ts hlc, region text, device text);
+INSERT INTO switched VALUES ('w', 1, '2026-11-25 10:00+00', 'eu-west', 'gw-1');
+ALTER TABLE switched SET ACCESS METHOD sensorstate;
+SELECT key, value FROM latest('switched');
+INSERT INTO switched VALUES ('w', 2, '2026-11-26 10:00+00', 'eu-west', 'gw-1');
+ALTER TABLE switched SET ACCESS METHOD heap;
+INSERT INTO switched VALUES ('w', 3, '2026-11-27 10:00+00', 'eu-west', 'gw-1');
+ALTER TABLE switched SET ACCESS METHOD sensorstate;
+SELECT key, value FROM latest('switched');
+SELECT key, value FROM latest('switched', 'w');
+SELECT pg_temp.oracle_mismatches('switched');
+DROP TABLE switched;
+
 DROP TABLE readings, keyed, wide, wrong_types, retained;

@@ -23,6 +23,7 @@ extern "C" {
 #include "access/xlog.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_am.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -503,9 +504,35 @@ bool prepared_unknown(const char *gid) {
 }
 
 // COMMIT PREPARED and ROLLBACK PREPARED: the prepared transaction's writes
-// are settled at this transaction's commit. Plain style:
+// are settled at this transaction's commit; ALTER TABLE ... SET ACCESS METHOD
+// resets the table (access_method_change). Plain style:
 // standard_ProcessUtility may raise.
 ProcessUtility_hook_type prev_process_utility_hook = nullptr;
+
+bool relation_is_sensorstate(Oid relid) {
+  HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+  if (!HeapTupleIsValid(tuple)) return false;
+  auto *form = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple));
+  bool ours = form->relkind == RELKIND_RELATION && OidIsValid(form->relam) &&
+              form->relam == sensorstate_am_oid();
+  ReleaseSysCache(tuple);
+  return ours;
+}
+
+// The table an ALTER TABLE ... SET ACCESS METHOD rewrites, or InvalidOid. The
+// rewrite goes through a transient relation, so the access method never sees
+// the table's own OID: a table that leaves sensorstate (and may be written
+// without capture) or joins it is reset at commit instead.
+Oid access_method_change(Node *parsed) {
+  if (!IsA(parsed, AlterTableStmt)) return InvalidOid;
+  auto *alter = castNode(AlterTableStmt, parsed);
+  ListCell *cell;
+  foreach (cell, alter->cmds) {
+    if (static_cast<AlterTableCmd *>(lfirst(cell))->subtype == AT_SetAccessMethod)
+      return RangeVarGetRelid(alter->relation, NoLock, true);
+  }
+  return InvalidOid;
+}
 
 void on_process_utility(PlannedStmt *statement, const char *query_string, bool read_only_tree,
                         ProcessUtilityContext context, ParamListInfo params,
@@ -520,12 +547,18 @@ void on_process_utility(PlannedStmt *statement, const char *query_string, bool r
       finishes_prepared = true;
     }
   }
+  Oid rewritten = access_method_change(parsed);
+  bool was_sensorstate = OidIsValid(rewritten) && relation_is_sensorstate(rewritten);
   if (prev_process_utility_hook != nullptr)
     prev_process_utility_hook(statement, query_string, read_only_tree, context, params, query_env,
                               dest, qc);
   else
     standard_ProcessUtility(statement, query_string, read_only_tree, context, params, query_env,
                             dest, qc);
+  if (OidIsValid(rewritten) && (was_sensorstate || relation_is_sensorstate(rewritten))) {
+    pending_forget_relation(rewritten);
+    add_marker(rewritten, MarkerKind::kReset);
+  }
 }
 
 // DROP TABLE: forget the relation's entries at commit.
@@ -535,13 +568,7 @@ void on_object_access(ObjectAccessType access, Oid class_id, Oid object_id, int 
   if (prev_object_access_hook != nullptr)
     prev_object_access_hook(access, class_id, object_id, sub_id, arg);
   if (access != OAT_DROP || class_id != RelationRelationId || sub_id != 0) return;
-  HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(object_id));
-  if (!HeapTupleIsValid(tuple)) return;
-  auto *form = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple));
-  bool ours = form->relkind == RELKIND_RELATION && OidIsValid(form->relam) &&
-              form->relam == sensorstate_am_oid();
-  ReleaseSysCache(tuple);
-  if (!ours) return;
+  if (!relation_is_sensorstate(object_id)) return;
   pending_forget_relation(object_id);
   add_marker(object_id, MarkerKind::kDropped);
 }
