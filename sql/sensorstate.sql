@@ -387,4 +387,21 @@ SELECT key, value FROM latest('switched', 'w');
 SELECT pg_temp.oracle_mismatches('switched');
 DROP TABLE switched;
 
+-- Changes of columns (renamed, type, dropped) reset the table too: its latest
+-- state is reloaded under the new column contract.
+CREATE TABLE altered (key text, value float8, ts hlc, region text, gw text) USING sensorstate;
+INSERT INTO altered VALUES ('1', 1, '2026-11-25 10:00+00', 'eu-west', 'gw-1'),
+                           ('2', 2, '2026-11-25 10:00+00', 'eu-west', 'gw-2');
+SELECT key, value, device FROM latest('altered') ORDER BY key;
+ALTER TABLE altered RENAME COLUMN gw TO device;
+SELECT key, value, device FROM latest('altered') ORDER BY key;
+SELECT pg_temp.oracle_mismatches('altered');
+ALTER TABLE altered ALTER COLUMN key TYPE bigint USING key::bigint;
+SELECT key, value, device FROM latest('altered') ORDER BY key;
+SELECT key, value FROM latest('altered', '2');
+SELECT pg_temp.oracle_mismatches('altered');
+ALTER TABLE altered DROP COLUMN device;
+SELECT key, value, device FROM latest('altered') ORDER BY key;
+DROP TABLE altered;
+
 DROP TABLE readings, keyed, wide, wrong_types, retained;

@@ -25,6 +25,7 @@ extern "C" {
 #include "catalog/pg_am.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
@@ -504,8 +505,8 @@ bool prepared_unknown(const char *gid) {
 }
 
 // COMMIT PREPARED and ROLLBACK PREPARED: the prepared transaction's writes
-// are settled at this transaction's commit; ALTER TABLE ... SET ACCESS METHOD
-// resets the table (access_method_change). Plain style:
+// are settled at this transaction's commit; ALTER TABLE statements that
+// change what the index holds reset the table (remapped_table). Plain style:
 // standard_ProcessUtility may raise.
 ProcessUtility_hook_type prev_process_utility_hook = nullptr;
 
@@ -519,17 +520,31 @@ bool relation_is_sensorstate(Oid relid) {
   return ours;
 }
 
-// The table an ALTER TABLE ... SET ACCESS METHOD rewrites, or InvalidOid. The
-// rewrite goes through a transient relation, so the access method never sees
-// the table's own OID: a table that leaves sensorstate (and may be written
-// without capture) or joins it is reset at commit instead.
-Oid access_method_change(Node *parsed) {
+// The table whose latest state a statement invalidates, or InvalidOid: ALTER
+// TABLE ... SET ACCESS METHOD (the rewrite goes through a transient relation,
+// so the access method never sees the table's own OID, and a table that left
+// sensorstate may have been written without capture), and changes of columns
+// (type, added, dropped, renamed), which change the key bytes or what the
+// column contract reads. Such a table is reset at commit, as after TRUNCATE.
+Oid remapped_table(Node *parsed) {
+  if (IsA(parsed, RenameStmt)) {
+    auto *rename = castNode(RenameStmt, parsed);
+    if (rename->renameType != OBJECT_COLUMN || rename->relation == nullptr) return InvalidOid;
+    return RangeVarGetRelid(rename->relation, NoLock, true);
+  }
   if (!IsA(parsed, AlterTableStmt)) return InvalidOid;
   auto *alter = castNode(AlterTableStmt, parsed);
   ListCell *cell;
   foreach (cell, alter->cmds) {
-    if (static_cast<AlterTableCmd *>(lfirst(cell))->subtype == AT_SetAccessMethod)
-      return RangeVarGetRelid(alter->relation, NoLock, true);
+    switch (static_cast<AlterTableCmd *>(lfirst(cell))->subtype) {
+      case AT_SetAccessMethod:
+      case AT_AlterColumnType:
+      case AT_AddColumn:
+      case AT_DropColumn:
+        return RangeVarGetRelid(alter->relation, NoLock, true);
+      default:
+        break;
+    }
   }
   return InvalidOid;
 }
@@ -547,17 +562,23 @@ void on_process_utility(PlannedStmt *statement, const char *query_string, bool r
       finishes_prepared = true;
     }
   }
-  Oid rewritten = access_method_change(parsed);
-  bool was_sensorstate = OidIsValid(rewritten) && relation_is_sensorstate(rewritten);
+  Oid remapped = remapped_table(parsed);
+  bool was_sensorstate = OidIsValid(remapped) && relation_is_sensorstate(remapped);
   if (prev_process_utility_hook != nullptr)
     prev_process_utility_hook(statement, query_string, read_only_tree, context, params, query_env,
                               dest, qc);
   else
     standard_ProcessUtility(statement, query_string, read_only_tree, context, params, query_env,
                             dest, qc);
-  if (OidIsValid(rewritten) && (was_sensorstate || relation_is_sensorstate(rewritten))) {
-    pending_forget_relation(rewritten);
-    add_marker(rewritten, MarkerKind::kReset);
+  if (!OidIsValid(remapped)) return;
+  // ALTER TABLE recurses to partitions and inheritance children.
+  ListCell *cell;
+  foreach (cell, find_all_inheritors(remapped, NoLock, nullptr)) {
+    Oid member = lfirst_oid(cell);
+    if ((member == remapped && was_sensorstate) || relation_is_sensorstate(member)) {
+      pending_forget_relation(member);
+      add_marker(member, MarkerKind::kReset);
+    }
   }
 }
 
