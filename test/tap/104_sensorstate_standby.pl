@@ -4,7 +4,9 @@
 # standby does not maintain an index: edgestate.latest() on a standby computes
 # every answer from the table (merge_agg of state_of, the oracle itself), and
 # must equal the primary's answer once the standby has caught up. After
-# promotion the new primary loads its index from the table.
+# promotion the new primary loads its index from the table. A partitioned
+# table of sensorstate partitions is read the same way, through the
+# partitioned table, on the standby.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -24,6 +26,10 @@ $primary->safe_psql('postgres', q{
 	CREATE TABLE m (sensor_id bigint, temp float8, at edgestate.hlc, site text) USING sensorstate;
 	SELECT edgestate.configure('m', key_column => 'sensor_id', value_column => 'temp',
 	                           ts_column => 'at', region_column => 'site');
+	CREATE TABLE p (key text, value float8, ts edgestate.hlc, region text, device text, round int)
+	  PARTITION BY RANGE (round);
+	CREATE TABLE p_early PARTITION OF p FOR VALUES FROM (0) TO (2) USING sensorstate;
+	CREATE TABLE p_late PARTITION OF p FOR VALUES FROM (2) TO (10) USING sensorstate;
 });
 
 # Columns of the tables mapped with configure(), for the oracle.
@@ -54,6 +60,11 @@ sub load_round {
 		INSERT INTO m
 		SELECT i % 40, i + $round, hlc(now() - (i % 300) * interval '1 ms'), (ARRAY['eu-west', 'us-east'])[1 + i % 2]
 		FROM generate_series(1, 400) i;
+		INSERT INTO p
+		SELECT 'k-' || (i * 17 % 60), i + $round,
+		       hlc(timestamptz '2026-03-01+00' + (abs(hashtext(i::text || '/$round')) % 5000) * interval '1 ms', 0),
+		       (ARRAY['eu-west', 'us-east'])[1 + i % 2], 'gw-' || (i % 3), $round
+		FROM generate_series(1, 300) i;
 		BEGIN;
 		INSERT INTO t VALUES ('ghost-$round', 1, hlc_now(), 'eu-west', NULL);
 		INSERT INTO m VALUES (-1, 1, hlc_now(), 'eu-west');
@@ -74,7 +85,7 @@ $primary->wait_for_catchup($standby);
 
 sub compare_round {
 	my ($label) = @_;
-	for my $table ('t', 'm') {
+	for my $table ('t', 'm', 'p') {
 		is(oracle_mismatches($primary, $table, columns => $columns{$table}), '0', "$label: primary latest($table) equals the oracle");
 		is(oracle_mismatches($standby, $table, columns => $columns{$table}), '0', "$label: standby latest($table) equals the oracle");
 		my $p = latest_rows($primary, $table);
