@@ -48,7 +48,9 @@ constexpr int kLatestColumns = 11;
 
 struct ReadContext {
   Relation rel;
-  const SensorstateColumns *columns;
+  // A copy: the backend's column cache can drop its entry whenever
+  // invalidations are processed (taking a lock, planning a query).
+  SensorstateColumns columns;
   ReturnSetInfo *rsinfo;
   TimestampTz now;
   // False on a standby (WAL replay does not run the access method) and when
@@ -56,8 +58,15 @@ struct ReadContext {
   // computed from the rows the caller can read, and the index is left alone.
   bool use_index;
   // Rows merged by key instead of emitted (the partitions of a partitioned
-  // table), or nullptr.
+  // table), or nullptr; their keys and states live in merged_memory, which
+  // outlives the SPI calls that compute partitions.
   HTAB *merged;
+  MemoryContext merged_memory;
+  // For a partition read through its partitioned table: whether it may be
+  // queried on its own. When a read needs that and may not, it sets
+  // needs_query and emits nothing.
+  bool may_query;
+  bool needs_query;
 };
 
 // A row of latest() of a partitioned table: the partitions' rows of one key,
@@ -85,13 +94,13 @@ int merged_key_match(const void *a, const void *b, Size) {
   return x->size == y->size && memcmp(x->bytes, y->bytes, x->size) == 0 ? 0 : 1;
 }
 
-HTAB *create_merged_rows() {
+HTAB *create_merged_rows(MemoryContext memory) {
   HASHCTL ctl = {};
   ctl.keysize = sizeof(MergedKey);
   ctl.entrysize = sizeof(MergedRow);
   ctl.hash = merged_key_hash;
   ctl.match = merged_key_match;
-  ctl.hcxt = CurrentMemoryContext;
+  ctl.hcxt = memory;
   return hash_create("edgestate latest() of partitions", 1024, &ctl,
                      HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 }
@@ -110,11 +119,12 @@ void decode_or_error(const uint8_t *bytes, size_t size, core::StateView *out) {
 }
 
 // Merges one partition's row of a key into the rows merged so far.
-void merge_row(HTAB *merged, std::string_view key, const uint8_t *state_bytes, size_t state_size,
-               uint64_t version, int64_t arrival_us) {
+void merge_row(const ReadContext &context, std::string_view key, const uint8_t *state_bytes,
+               size_t state_size, uint64_t version, int64_t arrival_us) {
+  MemoryContext old = MemoryContextSwitchTo(context.merged_memory);
   MergedKey lookup{static_cast<uint16>(key.size()), key.data()};
   bool found = false;
-  auto *row = static_cast<MergedRow *>(hash_search(merged, &lookup, HASH_ENTER, &found));
+  auto *row = static_cast<MergedRow *>(hash_search(context.merged, &lookup, HASH_ENTER, &found));
   if (!found) {
     char *bytes = static_cast<char *>(palloc(key.size() + 1));
     memcpy(bytes, key.data(), key.size());
@@ -122,6 +132,7 @@ void merge_row(HTAB *merged, std::string_view key, const uint8_t *state_bytes, s
     row->state = state_datum_of(state_bytes, state_size);
     row->version = version;
     row->arrival_us = arrival_us;
+    MemoryContextSwitchTo(old);
     return;
   }
   core::StateView existing, incoming, result;
@@ -134,11 +145,12 @@ void merge_row(HTAB *merged, std::string_view key, const uint8_t *state_bytes, s
   uint8_t encoded[core::kMaxEncodedStateBytes];
   size_t size = core::encode_state(result, encoded, sizeof encoded);
   row->state = state_datum_of(encoded, size);
+  MemoryContextSwitchTo(old);
 }
 
 // The key as text: text keys as they are, integer keys in decimal.
 Datum key_text(const ReadContext &context, std::string_view key) {
-  if (context.columns->key_is_text)
+  if (context.columns.key_is_text)
     return PointerGetDatum(cstring_to_text_with_len(key.data(), static_cast<int>(key.size())));
   char buffer[32];
   snprintf(buffer, sizeof buffer, INT64_FORMAT, sensorstate_integer_key(key));
@@ -148,7 +160,7 @@ Datum key_text(const ReadContext &context, std::string_view key) {
 void emit(const ReadContext &context, std::string_view key, const uint8_t *state_bytes,
           size_t state_size, uint64_t version, int64_t arrival_us) {
   if (context.merged != nullptr) {
-    merge_row(context.merged, key, state_bytes, state_size, version, arrival_us);
+    merge_row(context, key, state_bytes, state_size, version, arrival_us);
     return;
   }
   core::StateView state;
@@ -191,14 +203,14 @@ void emit_entry(const LatestEntryCopy &entry, void *context) {
 // SELECT key, merge_agg(state_of(...)) FROM [ONLY] t [WHERE key = $1] GROUP BY key
 // (ONLY but for a partitioned table, whose rows are its partitions')
 char *merge_query(const ReadContext &context, bool one_key) {
-  SensorstateColumnNames names = sensorstate_column_names(context.rel, *context.columns);
+  SensorstateColumnNames names = sensorstate_column_names(context.rel, context.columns);
   StringInfoData query;
   initStringInfo(&query);
   appendStringInfo(&query,
                    "SELECT %s, edgestate.merge_agg(edgestate.state_of(%s, %s, %s, %s, %s)) "
                    "FROM %s %s.%s",
                    names.key, names.value, names.ts, names.region, names.device, names.skew_bound,
-                   context.columns->partitioned ? "" : "ONLY",
+                   context.columns.partitioned ? "" : "ONLY",
                    quote_identifier(get_namespace_name(RelationGetNamespace(context.rel))),
                    quote_identifier(RelationGetRelationName(context.rel)));
   if (one_key) appendStringInfo(&query, " WHERE %s = $1", names.key);
@@ -227,7 +239,7 @@ void compute_from_table(ReadContext &context, bool one_key, Datum key_datum, uin
   char *query = merge_query(context, one_key);
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
   if (use_index) note_pending_prepared(db, relid);
-  Oid argtypes[1] = {context.columns->key_type};
+  Oid argtypes[1] = {context.columns.key_type};
   Datum args[1] = {key_datum};
   SPIPlanPtr plan = SPI_prepare(query, one_key ? 1 : 0, argtypes);
   if (plan == nullptr) elog(ERROR, "edgestate: could not prepare \"%s\"", query);
@@ -248,7 +260,7 @@ void compute_from_table(ReadContext &context, bool one_key, Datum key_datum, uin
     const auto *data = reinterpret_cast<const uint8_t *>(VARDATA_ANY(state_bytes));
     size_t size = VARSIZE_ANY_EXHDR(state_bytes);
     char buffer[8];
-    std::string_view bytes = sensorstate_key_bytes(*context.columns, key, buffer);
+    std::string_view bytes = sensorstate_key_bytes(context.columns, key, buffer);
     core::StateView loaded;
     if (core::decode_state(data, size, &loaded) != core::DecodeStatus::kOk)
       ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("corrupted state from merge_agg")));
@@ -277,6 +289,10 @@ namespace {
 // table is not opened yet.
 ReadContext start_read(FunctionCallInfo fcinfo, Oid relid) {
   require_shmem("edgestate.latest()");
+  // A hit takes no lock, and taking one is what processes invalidations:
+  // without this, a REVOKE, a new policy or a column change committed during
+  // the caller's transaction would go unseen by its later calls.
+  AcceptInvalidationMessages();
   require_select(relid);
   // The executor's expected row type, when it passes one, spares a catalog
   // lookup of the function's result type on every call.
@@ -286,8 +302,12 @@ ReadContext start_read(FunctionCallInfo fcinfo, Oid relid) {
   // ERROR 42501 when row_security is off and policies would apply, as for a
   // query of the table.
   bool row_security = check_enable_rls(relid, InvalidOid, false) == RLS_ENABLED;
-  return ReadContext{nullptr, nullptr, rsinfo, GetCurrentTransactionStartTimestamp(),
-                     !RecoveryInProgress() && !row_security, nullptr};
+  ReadContext context{};
+  context.rsinfo = rsinfo;
+  context.now = GetCurrentTransactionStartTimestamp();
+  context.use_index = !RecoveryInProgress() && !row_security;
+  context.may_query = true;
+  return context;
 }
 
 // Opens (locks) the table and finds its columns; ERROR unless it is a
@@ -299,7 +319,7 @@ void open_table(ReadContext &context, Oid relid) {
                     errmsg("\"%s\" is not a sensorstate table", RelationGetRelationName(rel)),
                     errhint("Create it with CREATE TABLE ... USING sensorstate.")));
   context.rel = rel;
-  context.columns = sensorstate_columns(rel);
+  context.columns = *sensorstate_columns(rel);
 }
 
 void close_table(const ReadContext &context) {
@@ -332,6 +352,10 @@ void read_all_keys(ReadContext &context) {
     latest_for_each(MyDatabaseId, relid, emit_entry, &context);
   } else {
     latest_count_miss();
+    if (!context.may_query) {
+      context.needs_query = true;
+      return;
+    }
     compute_from_table(context, false, Datum(0), 0);
   }
 }
@@ -342,9 +366,9 @@ void read_all_keys(ReadContext &context) {
 // cache and shared memory only, as statistics functions do.
 void read_one_key(ReadContext &context, Oid relid, text *key_arg) {
   Datum key_datum;
-  if (!parse_key(*context.columns, key_arg, &key_datum)) return;
+  if (!parse_key(context.columns, key_arg, &key_datum)) return;
   char buffer[8];
-  std::string_view bytes = sensorstate_key_bytes(*context.columns, key_datum, buffer);
+  std::string_view bytes = sensorstate_key_bytes(context.columns, key_datum, buffer);
   core::LatestKey index_key{MyDatabaseId, relid, bytes};
   auto *entry = static_cast<core::LatestEntry *>(palloc(sizeof(core::LatestEntry)));
   bool found = context.use_index && bytes.size() <= 255 && latest_find(index_key, entry);
@@ -355,20 +379,25 @@ void read_one_key(ReadContext &context, Oid relid, text *key_arg) {
     latest_count_hit();  // the index holds every key of the table: this one has no readings
   } else {
     latest_count_miss();
+    if (!context.may_query) {
+      context.needs_query = true;
+      return;
+    }
     if (context.rel == nullptr) {
       // Opening the table processes pending invalidations: the columns are
       // found again, and the key parsed against them.
       open_table(context, relid);
-      if (!parse_key(*context.columns, key_arg, &key_datum)) return;
+      if (!parse_key(context.columns, key_arg, &key_datum)) return;
     }
     compute_from_table(context, true, key_datum, found ? entry->generation : 0);
   }
 }
 
-// Whether latest() may read a partition on its own for a caller who may read
-// its partitioned table: computing a partition the index does not hold
-// queries it directly, which needs SELECT on it and must not meet policies
-// that a query through the partitioned table would not apply.
+// Whether latest() may query a partition on its own for a caller who may read
+// its partitioned table: computing a partition the index does not hold (or a
+// partial entry of it) queries it directly, which needs SELECT on it and must
+// not meet policies that a query through the partitioned table would not
+// apply.
 bool partition_readable(Oid partition) {
   return pg_class_aclcheck(partition, GetUserId(), ACL_SELECT) == ACLCHECK_OK &&
          check_enable_rls(partition, InvalidOid, true) != RLS_ENABLED;
@@ -380,36 +409,36 @@ bool partition_readable(Oid partition) {
 void compute_partitioned(ReadContext &context, text *key_arg) {
   context.use_index = false;
   Datum key_datum = Datum(0);
-  if (key_arg != nullptr && !parse_key(*context.columns, key_arg, &key_datum)) return;
+  if (key_arg != nullptr && !parse_key(context.columns, key_arg, &key_datum)) return;
   compute_from_table(context, key_arg != nullptr, key_datum, 0);
 }
 
 // latest() of a partitioned table (context.rel open, the index in use): each
 // leaf partition read as latest() reads a sensorstate table, the rows merged
-// by key. When a partition the index does not hold cannot be read on its own,
-// the whole answer is computed through the partitioned table instead.
+// by key. When a partition's read would have to query it on its own and may
+// not, the whole answer is computed through the partitioned table instead.
 void read_partitions(ReadContext &context, text *key_arg) {
   List *leaves = find_all_inheritors(RelationGetRelid(context.rel), AccessShareLock, nullptr);
   ReadContext leaf = context;
-  leaf.merged = create_merged_rows();
+  leaf.merged_memory = CurrentMemoryContext;
+  leaf.merged = create_merged_rows(leaf.merged_memory);
   ListCell *cell;
   foreach (cell, leaves) {
     Oid partition = lfirst_oid(cell);
     if (get_rel_relkind(partition) == RELKIND_PARTITIONED_TABLE) continue;
     leaf.rel = nullptr;
     open_table(leaf, partition);
-    bool held = latest_relation_complete(MyDatabaseId, partition);
-    if (!held && !partition_readable(partition)) {
-      close_table(leaf);
-      hash_destroy(leaf.merged);
-      compute_partitioned(context, key_arg);
-      return;
-    }
+    leaf.may_query = partition_readable(partition);
     if (key_arg == nullptr)
       read_all_keys(leaf);
     else
       read_one_key(leaf, partition, key_arg);
     close_table(leaf);
+    if (leaf.needs_query) {
+      hash_destroy(leaf.merged);
+      compute_partitioned(context, key_arg);
+      return;
+    }
   }
   HASH_SEQ_STATUS scan;
   hash_seq_init(&scan, leaf.merged);
@@ -438,7 +467,7 @@ ES_SQL_FUNCTION(es_latest_all) {
   Oid relid = PG_GETARG_OID(0);
   ReadContext context = start_read(fcinfo, relid);
   open_table(context, relid);
-  if (context.columns->partitioned)
+  if (context.columns.partitioned)
     read_partitioned(context, nullptr);
   else
     read_all_keys(context);
@@ -451,9 +480,12 @@ ES_SQL_FUNCTION(es_latest_key) {
   Oid relid = PG_GETARG_OID(0);
   text *key_arg = PG_GETARG_TEXT_PP(1);
   ReadContext context = start_read(fcinfo, relid);
-  context.columns = cached_sensorstate_columns(relid);
-  if (context.columns == nullptr) open_table(context, relid);
-  if (context.columns->partitioned) {
+  const SensorstateColumns *cached = cached_sensorstate_columns(relid);
+  if (cached != nullptr)
+    context.columns = *cached;
+  else
+    open_table(context, relid);
+  if (context.columns.partitioned) {
     if (context.rel == nullptr) open_table(context, relid);
     read_partitioned(context, key_arg);
   } else {

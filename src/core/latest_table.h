@@ -203,7 +203,8 @@ class LatestTable {
   // state kept as they are; overwrites an existing entry of the key; the
   // generation is new). Raises the version counter to at least entry.version,
   // so later versions are larger. False when the entry is invalid (state
-  // that does not decode, or too big). An eviction it caused is reported in
+  // that does not decode, or too big) or no room could be made for it (an
+  // existing entry of the key is then gone). An eviction it caused is reported in
   // *outcome when given (its other fields are filled like merge's).
   bool restore(const LatestEntry &entry, MergeOutcome *outcome = nullptr);
 
