@@ -409,5 +409,25 @@ SELECT pg_temp.oracle_mismatches('altered');
 ALTER TABLE altered DROP COLUMN device;
 SELECT key, value, device FROM latest('altered') ORDER BY key;
 DROP TABLE altered;
+-- So do configure() giving a column another role, and ALTER TYPE ...
+-- ATTRIBUTE for a table created OF a composite type.
+CREATE TABLE relabeled (key text, value float8, ts hlc, region text, device text, gw text)
+  USING sensorstate;
+INSERT INTO relabeled VALUES ('a', 1, '2026-11-25 10:00+00', 'eu-west', 'dev-1', 'gw-1');
+SELECT key, value, device FROM latest('relabeled');
+SELECT configure('relabeled', device_column => 'gw');
+SELECT key, value, device FROM latest('relabeled');
+DROP TABLE relabeled;
+CREATE TYPE reading_row AS (key text, value float8, ts hlc, region text, gw text);
+CREATE TABLE typed OF reading_row USING sensorstate;
+INSERT INTO typed VALUES ('a', 1, '2026-11-25 10:00+00', 'eu-west', 'gw-1');
+SELECT key, value, device FROM latest('typed');
+ALTER TYPE reading_row RENAME ATTRIBUTE gw TO device CASCADE;
+SELECT key, value, device FROM latest('typed');
+SELECT pg_temp.oracle_mismatches('typed');
+DROP TABLE typed;
+DROP TYPE reading_row;
+-- A materialized view cannot use sensorstate.
+CREATE MATERIALIZED VIEW readings_mv USING sensorstate AS SELECT 1 AS x;
 
 DROP TABLE readings, keyed, wide, wrong_types, retained;

@@ -115,17 +115,21 @@ T *grow(T *items, uint32 *capacity, uint32 needed) {
   return items;
 }
 
-void note_created(const PendingChange &change) {
-  if (change.key.subxid == TopSubTransactionId) return;
-  if (subtransaction_count == 0 ||
-      subtransactions[subtransaction_count - 1].subxid != change.key.subxid) {
-    subtransactions =
-        grow(subtransactions, &subtransaction_capacity, subtransaction_count + 1);
-    subtransactions[subtransaction_count++] =
-        SubtransactionChanges{change.key.subxid, 0, 0, nullptr};
+// Makes room to record one more change created by subxid, so that recording
+// it (note_created) cannot fail once the change is in the table.
+void reserve_created(SubTransactionId subxid) {
+  if (subxid == TopSubTransactionId) return;
+  if (subtransaction_count == 0 || subtransactions[subtransaction_count - 1].subxid != subxid) {
+    subtransactions = grow(subtransactions, &subtransaction_capacity, subtransaction_count + 1);
+    subtransactions[subtransaction_count++] = SubtransactionChanges{subxid, 0, 0, nullptr};
   }
   SubtransactionChanges &sub = subtransactions[subtransaction_count - 1];
   sub.changes = grow(sub.changes, &sub.capacity, sub.count + 1);
+}
+
+void note_created(const PendingChange &change) {
+  if (change.key.subxid == TopSubTransactionId) return;
+  SubtransactionChanges &sub = subtransactions[subtransaction_count - 1];
   sub.changes[sub.count++] =
       CreatedChange{change.key.relid, change.key.size, change.key.bytes, change.hash};
 }
@@ -136,21 +140,20 @@ bool add_change(Oid relid, SubTransactionId subxid, std::string_view key, uint32
                 bool key_is_text, const core::StateView &state, bool within_limit) {
   if (table == nullptr) table = pending_table_create(TopMemoryContext, kInitialBuckets, nullptr);
   PendingKey lookup{relid, subxid, static_cast<uint16>(key.size()), key.data()};
-  PendingChange *change;
-  bool found = false;
-  if (within_limit && table->members >= static_cast<uint32>(guc_max_pending_keys)) {
-    change = pending_table_lookup_hash(table, lookup, hash);
-    if (change == nullptr) return false;
-    found = true;
-  } else {
-    change = pending_table_insert_hash(table, lookup, hash, &found);
-  }
-  if (!found) {
+  PendingChange *change = pending_table_lookup_hash(table, lookup, hash);
+  if (change == nullptr) {
+    if (within_limit && table->members >= static_cast<uint32>(guc_max_pending_keys)) return false;
+    // Everything a new change needs is allocated before it enters the table:
+    // running out of memory then leaves no half-made change behind.
+    reserve_created(subxid);
     char *bytes = static_cast<char *>(MemoryContextAlloc(TopTransactionContext, key.size() + 1));
     memcpy(bytes, key.data(), key.size());
-    change->key.bytes = bytes;
+    bytea *encoded = encode_in_transaction(state, nullptr);
+    bool found = false;
+    change = pending_table_insert_hash(table, PendingKey{relid, subxid, lookup.size, bytes}, hash,
+                                       &found);
     change->key_is_text = key_is_text;
-    change->state = encode_in_transaction(state, nullptr);
+    change->state = encoded;
     note_created(*change);
     return true;
   }

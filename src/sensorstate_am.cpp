@@ -16,14 +16,17 @@
 #include "shmem.hpp"
 
 extern "C" {
+#include "access/genam.h"
 #include "access/heapam.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "access/tableam.h"
 #include "access/twophase.h"
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/namespace.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_am.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
@@ -32,6 +35,8 @@ extern "C" {
 #include "replication/logicalworker.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -403,6 +408,12 @@ TM_Result sensorstate_tuple_update(Relation rel, ItemPointer, TupleTableSlot *, 
 // New storage: CREATE TABLE (a new, empty relation) or TRUNCATE.
 void sensorstate_set_new_filenode(Relation rel, const RelFileNode *node, char persistence,
                                   TransactionId *freeze_xid, MultiXactId *minmulti) {
+  // A materialized view is refreshed by replacing its rows, which an
+  // append-only readings table cannot mean.
+  if (rel->rd_rel->relkind == RELKIND_MATVIEW)
+    ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                    errmsg("sensorstate is an access method for tables, not materialized views"),
+                    errhint("Create the materialized view with USING heap.")));
   heap->relation_set_new_filenode(rel, node, persistence, freeze_xid, minmulti);
   // CREATE TABLE passes the relation's own node; TRUNCATE a new one.
   if (rel->rd_createSubid != InvalidSubTransactionId && node->relNode == rel->rd_node.relNode) {
@@ -506,7 +517,7 @@ bool prepared_unknown(const char *gid) {
 
 // COMMIT PREPARED and ROLLBACK PREPARED: the prepared transaction's writes
 // are settled at this transaction's commit; ALTER TABLE statements that
-// change what the index holds reset the table (remapped_table). Plain style:
+// change what the index holds reset the table (remapped_relation). Plain style:
 // standard_ProcessUtility may raise.
 ProcessUtility_hook_type prev_process_utility_hook = nullptr;
 
@@ -520,19 +531,28 @@ bool relation_is_sensorstate(Oid relid) {
   return ours;
 }
 
-// The table whose latest state a statement invalidates, or InvalidOid: ALTER
-// TABLE ... SET ACCESS METHOD (the rewrite goes through a transient relation,
-// so the access method never sees the table's own OID, and a table that left
+// What a statement changes that the latest state depends on: ALTER TABLE ...
+// SET ACCESS METHOD (the rewrite goes through a transient relation, so the
+// access method never sees the table's own OID, and a table that left
 // sensorstate may have been written without capture), and changes of columns
 // (type, added, dropped, renamed), which change the key bytes or what the
-// column contract reads. Such a table is reset at commit, as after TRUNCATE.
-Oid remapped_table(Node *parsed) {
+// column contract reads; also of a composite type's attributes, which change
+// the tables created OF it. The tables concerned are reset at commit, as
+// after TRUNCATE.
+struct Remapped {
+  RangeVar *name;       // nullptr: the statement changes nothing of the kind
+  bool composite_type;  // ALTER TYPE: name is the type's
+};
+
+Remapped remapped_relation(Node *parsed) {
   if (IsA(parsed, RenameStmt)) {
     auto *rename = castNode(RenameStmt, parsed);
-    if (rename->renameType != OBJECT_COLUMN || rename->relation == nullptr) return InvalidOid;
-    return RangeVarGetRelid(rename->relation, NoLock, true);
+    bool attribute = rename->renameType == OBJECT_ATTRIBUTE;
+    if ((rename->renameType == OBJECT_COLUMN || attribute) && rename->relation != nullptr)
+      return Remapped{rename->relation, attribute};
+    return Remapped{nullptr, false};
   }
-  if (!IsA(parsed, AlterTableStmt)) return InvalidOid;
+  if (!IsA(parsed, AlterTableStmt)) return Remapped{nullptr, false};
   auto *alter = castNode(AlterTableStmt, parsed);
   ListCell *cell;
   foreach (cell, alter->cmds) {
@@ -541,12 +561,30 @@ Oid remapped_table(Node *parsed) {
       case AT_AlterColumnType:
       case AT_AddColumn:
       case AT_DropColumn:
-        return RangeVarGetRelid(alter->relation, NoLock, true);
+        return Remapped{alter->relation, alter->objtype == OBJECT_TYPE};
       default:
         break;
     }
   }
-  return InvalidOid;
+  return Remapped{nullptr, false};
+}
+
+// The tables created OF a composite type (given by its relation), with their
+// partitions and children.
+List *typed_tables_of(Oid composite) {
+  ScanKeyData key;
+  ScanKeyInit(&key, Anum_pg_class_reloftype, BTEqualStrategyNumber, F_OIDEQ,
+              ObjectIdGetDatum(get_rel_type_id(composite)));
+  Relation classes = table_open(RelationRelationId, AccessShareLock);
+  SysScanDesc scan = systable_beginscan(classes, InvalidOid, false, nullptr, 1, &key);
+  List *tables = NIL;
+  while (HeapTuple tuple = systable_getnext(scan)) {
+    Oid table = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple))->oid;
+    tables = list_concat(tables, find_all_inheritors(table, NoLock, nullptr));
+  }
+  systable_endscan(scan);
+  table_close(classes, AccessShareLock);
+  return tables;
 }
 
 void on_process_utility(PlannedStmt *statement, const char *query_string, bool read_only_tree,
@@ -562,23 +600,29 @@ void on_process_utility(PlannedStmt *statement, const char *query_string, bool r
       finishes_prepared = true;
     }
   }
-  Oid remapped = remapped_table(parsed);
-  bool was_sensorstate = OidIsValid(remapped) && relation_is_sensorstate(remapped);
+  Remapped remapped = remapped_relation(parsed);
+  // Looked up before the statement only to know whether SET ACCESS METHOD
+  // takes the table out of sensorstate; what to reset is looked up after it,
+  // while it holds its lock.
+  Oid before = remapped.name != nullptr ? RangeVarGetRelid(remapped.name, NoLock, true) : InvalidOid;
+  bool was_sensorstate = OidIsValid(before) && relation_is_sensorstate(before);
   if (prev_process_utility_hook != nullptr)
     prev_process_utility_hook(statement, query_string, read_only_tree, context, params, query_env,
                               dest, qc);
   else
     standard_ProcessUtility(statement, query_string, read_only_tree, context, params, query_env,
                             dest, qc);
-  if (!OidIsValid(remapped)) return;
+  if (remapped.name == nullptr) return;
+  Oid target = RangeVarGetRelid(remapped.name, NoLock, true);
+  if (!OidIsValid(target)) return;
   // ALTER TABLE recurses to partitions and inheritance children.
+  List *tables = remapped.composite_type ? typed_tables_of(target)
+                                         : find_all_inheritors(target, NoLock, nullptr);
   ListCell *cell;
-  foreach (cell, find_all_inheritors(remapped, NoLock, nullptr)) {
+  foreach (cell, tables) {
     Oid member = lfirst_oid(cell);
-    if ((member == remapped && was_sensorstate) || relation_is_sensorstate(member)) {
-      pending_forget_relation(member);
-      add_marker(member, MarkerKind::kReset);
-    }
+    if ((member == before && was_sensorstate) || relation_is_sensorstate(member))
+      schedule_reset(member);
   }
 }
 
@@ -607,7 +651,10 @@ void install_sensorstate_hooks() {
 
 void set_purge_in_progress(bool in_progress) { allow_delete = in_progress; }
 
-void schedule_reset(Oid relid) { add_marker(relid, MarkerKind::kReset); }
+void schedule_reset(Oid relid) {
+  pending_forget_relation(relid);
+  add_marker(relid, MarkerKind::kReset);
+}
 
 TransactionId *pending_prepared_xids(const char *gid, int *count) {
   Oid types[1] = {TEXTOID};

@@ -12,7 +12,8 @@ void install_sensorstate_hooks();
 void set_purge_in_progress(bool in_progress);
 
 // Drops the relation's latest-index entries when this transaction commits
-// (they are reloaded from the table on the next read).
+// (they are reloaded from the table on the next read), with the changes this
+// transaction made to it so far, which the reload covers.
 void schedule_reset(Oid relid);
 
 // The transaction ids of this database's pending prepared transactions (the

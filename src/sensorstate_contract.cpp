@@ -1,10 +1,13 @@
 #include "sensorstate_contract.hpp"
 
+#include "sensorstate_am.hpp"
+
 extern "C" {
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
+#include "storage/bufmgr.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -196,6 +199,9 @@ void check_label(const ObjectAddress *object, const char *label) {
                     errmsg("edgestate labels apply to sensorstate tables and their columns")));
   Relation rel = relation_open(object->objectId, AccessShareLock);
   bool ours = is_sensorstate(rel);
+  // A table without storage holds no readings whose latest state a new role
+  // could change (pg_restore labels its tables before loading them).
+  bool has_rows = ours && RelationGetNumberOfBlocks(rel) > 0;
   relation_close(rel, AccessShareLock);
   if (!ours)
     ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -223,8 +229,10 @@ void check_label(const ObjectAddress *object, const char *label) {
                         errmsg("ttl must be a positive interval")));
     }
   }
-  // Every backend re-reads the table's columns after this commits.
+  // Every backend re-reads the table's columns after this commits; a column's
+  // role changed, so the latest state (built from the old roles) is reloaded.
   CacheInvalidateRelcacheByRelid(object->objectId);
+  if (object->objectSubId != 0 && has_rows) schedule_reset(object->objectId);
 }
 
 void register_column_labels() { register_label_provider(kLabelProvider, check_label); }
