@@ -408,6 +408,13 @@ SELECT key, value FROM latest('altered', '2');
 SELECT pg_temp.oracle_mismatches('altered');
 ALTER TABLE altered DROP COLUMN device;
 SELECT key, value, device FROM latest('altered') ORDER BY key;
+-- The rows a rewrite copies into PostgreSQL's transient relation are not
+-- captured (the table is reset anyway): no notice about more keys than kept.
+INSERT INTO altered SELECT i, i, '2026-11-25 11:00+00', 'eu-west' FROM generate_series(3, 1102) i;
+SET edgestate.max_pending_keys = 1000;
+ALTER TABLE altered ALTER COLUMN value TYPE float8 USING value * 2;
+RESET edgestate.max_pending_keys;
+SELECT count(*), sum(value) FROM latest('altered');
 DROP TABLE altered;
 -- So do configure() giving a column another role, and ALTER TYPE ...
 -- ATTRIBUTE for a table created OF a composite type.

@@ -357,19 +357,30 @@ void capture_batch(Relation rel, const SensorstateColumns *columns, TupleTableSl
 TableAmRoutine routine;
 const TableAmRoutine *heap = nullptr;
 
+// Set while an ALTER statement that resets its tables runs (remapped_relation):
+// the rows its rewrite copies into PostgreSQL's transient "pg_temp_<oid>"
+// relation are not captured, since the reset at commit reloads the table.
+bool rewriting = false;
+
+bool captures(Relation rel) {
+  return shmem_ready() &&
+         !(rewriting && rel->rd_createSubid != InvalidSubTransactionId &&
+           strncmp(RelationGetRelationName(rel), "pg_temp_", 8) == 0);
+}
+
 void sensorstate_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid, int options,
                               BulkInsertStateData *bistate) {
   // Captured before the insert, while the slot's values are at hand: heap's
   // insert materializes the slot, which drops them. An insert that fails
   // aborts the transaction, and its capture with it.
-  if (shmem_ready()) capture(rel, sensorstate_columns(rel), slot, now_unix_us());
+  if (captures(rel)) capture(rel, sensorstate_columns(rel), slot, now_unix_us());
   heap->tuple_insert(rel, slot, cid, options, bistate);
 }
 
 void sensorstate_tuple_complete_speculative(Relation rel, TupleTableSlot *slot, uint32 token,
                                             bool succeeded) {
   heap->tuple_complete_speculative(rel, slot, token, succeeded);
-  if (succeeded && shmem_ready()) capture(rel, sensorstate_columns(rel), slot, now_unix_us());
+  if (succeeded && captures(rel)) capture(rel, sensorstate_columns(rel), slot, now_unix_us());
 }
 
 void sensorstate_multi_insert(Relation rel, TupleTableSlot **slots, int count, CommandId cid,
@@ -378,7 +389,7 @@ void sensorstate_multi_insert(Relation rel, TupleTableSlot **slots, int count, C
   // whichever side of the insert it runs on; before it, as for single rows.
   // The columns are looked up once per batch: capture does no catalog access
   // that could invalidate them.
-  if (shmem_ready()) capture_batch(rel, sensorstate_columns(rel), slots, count, now_unix_us());
+  if (captures(rel)) capture_batch(rel, sensorstate_columns(rel), slots, count, now_unix_us());
   heap->multi_insert(rel, slots, count, cid, options, bistate);
 }
 
@@ -606,12 +617,22 @@ void on_process_utility(PlannedStmt *statement, const char *query_string, bool r
   // while it holds its lock.
   Oid before = remapped.name != nullptr ? RangeVarGetRelid(remapped.name, NoLock, true) : InvalidOid;
   bool was_sensorstate = OidIsValid(before) && relation_is_sensorstate(before);
-  if (prev_process_utility_hook != nullptr)
-    prev_process_utility_hook(statement, query_string, read_only_tree, context, params, query_env,
+  bool was_rewriting = rewriting;
+  rewriting = rewriting || remapped.name != nullptr;
+  PG_TRY();
+  {
+    if (prev_process_utility_hook != nullptr)
+      prev_process_utility_hook(statement, query_string, read_only_tree, context, params,
+                                query_env, dest, qc);
+    else
+      standard_ProcessUtility(statement, query_string, read_only_tree, context, params, query_env,
                               dest, qc);
-  else
-    standard_ProcessUtility(statement, query_string, read_only_tree, context, params, query_env,
-                            dest, qc);
+  }
+  PG_FINALLY();
+  {
+    rewriting = was_rewriting;
+  }
+  PG_END_TRY();
   if (remapped.name == nullptr) return;
   Oid target = RangeVarGetRelid(remapped.name, NoLock, true);
   if (!OidIsValid(target)) return;
