@@ -315,9 +315,7 @@ ReadContext start_read(FunctionCallInfo fcinfo, Oid relid) {
 void open_table(ReadContext &context, Oid relid) {
   Relation rel = relation_open(relid, AccessShareLock);
   if (!is_sensorstate(rel) && rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
-    ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
-                    errmsg("\"%s\" is not a sensorstate table", RelationGetRelationName(rel)),
-                    errhint("Create it with CREATE TABLE ... USING sensorstate.")));
+    refuse_not_sensorstate(RelationGetRelationName(rel));
   context.rel = rel;
   context.columns = *sensorstate_columns(rel);
 }
@@ -343,6 +341,14 @@ bool parse_key(const SensorstateColumns &columns, text *arg, Datum *out) {
   return true;
 }
 
+// Whether a read may compute from the table itself; when not (a partition the
+// caller may not query on its own), it asks to be answered through the
+// partitioned table instead.
+bool may_compute(ReadContext &context) {
+  if (!context.may_query) context.needs_query = true;
+  return context.may_query;
+}
+
 // Every key of a sensorstate table (context.rel open): from the index when it
 // holds the whole table, else computed from the table.
 void read_all_keys(ReadContext &context) {
@@ -352,11 +358,7 @@ void read_all_keys(ReadContext &context) {
     latest_for_each(MyDatabaseId, relid, emit_entry, &context);
   } else {
     latest_count_miss();
-    if (!context.may_query) {
-      context.needs_query = true;
-      return;
-    }
-    compute_from_table(context, false, Datum(0), 0);
+    if (may_compute(context)) compute_from_table(context, false, Datum(0), 0);
   }
 }
 
@@ -379,10 +381,7 @@ void read_one_key(ReadContext &context, Oid relid, text *key_arg) {
     latest_count_hit();  // the index holds every key of the table: this one has no readings
   } else {
     latest_count_miss();
-    if (!context.may_query) {
-      context.needs_query = true;
-      return;
-    }
+    if (!may_compute(context)) return;
     if (context.rel == nullptr) {
       // Opening the table processes pending invalidations: the columns are
       // found again, and the key parsed against them.
@@ -507,9 +506,7 @@ ES_SQL_FUNCTION(es_purge) {
   // committed rows the purge deletes is still publishing them to the index
   // when the purge resets it.
   Relation rel = relation_open(relid, ShareRowExclusiveLock);
-  if (!is_sensorstate(rel))
-    ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
-                    errmsg("\"%s\" is not a sensorstate table", RelationGetRelationName(rel))));
+  if (!is_sensorstate(rel)) refuse_not_sensorstate(RelationGetRelationName(rel));
   const SensorstateColumns *columns = sensorstate_columns(rel);
   SensorstateColumnNames names = sensorstate_column_names(rel, *columns);
   StringInfoData query;
@@ -542,10 +539,7 @@ ES_SQL_FUNCTION(es_purge) {
 ES_SQL_FUNCTION(es_check_sensorstate) {
   Oid relid = PG_GETARG_OID(0);
   Relation rel = relation_open(relid, AccessShareLock);
-  if (!is_sensorstate(rel))
-    ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
-                    errmsg("\"%s\" is not a sensorstate table", RelationGetRelationName(rel)),
-                    errhint("Create it with CREATE TABLE ... USING sensorstate.")));
+  if (!is_sensorstate(rel)) refuse_not_sensorstate(RelationGetRelationName(rel));
   forget_columns(relid);
   sensorstate_columns(rel);
   CacheInvalidateRelcacheByRelid(relid);
@@ -575,10 +569,7 @@ ES_SQL_FUNCTION(es_latest_index_stats) {
 ES_SQL_FUNCTION(es_sensorstate_columns) {
   require_select(PG_GETARG_OID(0));
   Relation rel = relation_open(PG_GETARG_OID(0), AccessShareLock);
-  if (!is_sensorstate(rel))
-    ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
-                    errmsg("\"%s\" is not a sensorstate table", RelationGetRelationName(rel)),
-                    errhint("Create it with CREATE TABLE ... USING sensorstate.")));
+  if (!is_sensorstate(rel)) refuse_not_sensorstate(RelationGetRelationName(rel));
   SensorstateColumnNames names = sensorstate_column_names(rel, *sensorstate_columns(rel));
   relation_close(rel, AccessShareLock);
   TupleDesc desc;

@@ -532,16 +532,6 @@ bool prepared_unknown(const char *gid) {
 // standard_ProcessUtility may raise.
 ProcessUtility_hook_type prev_process_utility_hook = nullptr;
 
-bool relation_is_sensorstate(Oid relid) {
-  HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-  if (!HeapTupleIsValid(tuple)) return false;
-  auto *form = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple));
-  bool ours = form->relkind == RELKIND_RELATION && OidIsValid(form->relam) &&
-              form->relam == sensorstate_am_oid();
-  ReleaseSysCache(tuple);
-  return ours;
-}
-
 // What a statement changes that the latest state depends on: ALTER TABLE ...
 // SET ACCESS METHOD (the rewrite goes through a transient relation, so the
 // access method never sees the table's own OID, and a table that left

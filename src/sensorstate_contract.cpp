@@ -136,8 +136,32 @@ bool is_text_type(Oid type) { return type == TEXTOID || type == VARCHAROID; }
 
 Oid sensorstate_am_oid() { return get_am_oid("sensorstate", true); }
 
+namespace {
+
+bool sensorstate_class(char relkind, Oid relam) {
+  return relkind == RELKIND_RELATION && OidIsValid(relam) && relam == sensorstate_am_oid();
+}
+
+}  // namespace
+
 bool is_sensorstate(Relation rel) {
-  return rel->rd_rel->relkind == RELKIND_RELATION && rel->rd_rel->relam == sensorstate_am_oid();
+  return sensorstate_class(rel->rd_rel->relkind, rel->rd_rel->relam);
+}
+
+bool relation_is_sensorstate(Oid relid) {
+  HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+  if (!HeapTupleIsValid(tuple)) return false;
+  auto *form = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple));
+  bool ours = sensorstate_class(form->relkind, form->relam);
+  ReleaseSysCache(tuple);
+  return ours;
+}
+
+void refuse_not_sensorstate(const char *name) {
+  ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+                  errmsg("\"%s\" is not a sensorstate table", name),
+                  errhint("Create it with CREATE TABLE ... USING sensorstate.")));
+  pg_unreachable();
 }
 
 const SensorstateColumns *sensorstate_columns(Relation rel) {
@@ -203,10 +227,7 @@ void check_label(const ObjectAddress *object, const char *label) {
   // could change (pg_restore labels its tables before loading them).
   bool has_rows = ours && RelationGetNumberOfBlocks(rel) > 0;
   relation_close(rel, AccessShareLock);
-  if (!ours)
-    ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
-                    errmsg("\"%s\" is not a sensorstate table", get_rel_name(object->objectId)),
-                    errhint("Create it with CREATE TABLE ... USING sensorstate.")));
+  if (!ours) refuse_not_sensorstate(get_rel_name(object->objectId));
   if (label != nullptr) {
     if (object->objectSubId != 0) {
       bool known = false;

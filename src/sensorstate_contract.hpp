@@ -69,5 +69,9 @@ void require_select(Oid relid);
 // The OID of the sensorstate access method (InvalidOid before CREATE EXTENSION).
 Oid sensorstate_am_oid();
 bool is_sensorstate(Relation rel);
+// The same for a relation not opened (false when it does not exist).
+bool relation_is_sensorstate(Oid relid);
+// ERROR 42809: the named relation is not a sensorstate table.
+[[noreturn]] void refuse_not_sensorstate(const char *name);
 
 }  // namespace edgestate
