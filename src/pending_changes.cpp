@@ -172,7 +172,13 @@ bool add_change(Oid relid, SubTransactionId subxid, std::string_view key, uint32
 
 uint32 pending_hash(Oid relid, SubTransactionId subxid, std::string_view key) {
   const uint32 hash = hash_of(PendingKey{relid, subxid, static_cast<uint16>(key.size()), key.data()});
-  if (table != nullptr) __builtin_prefetch(&table->data[hash & table->sizemask]);
+  if (table != nullptr) {
+    // A 48-byte bucket may straddle two cache lines; pending_prefetch reads
+    // its last fields.
+    const PendingChange *home = &table->data[hash & table->sizemask];
+    __builtin_prefetch(home);
+    __builtin_prefetch(reinterpret_cast<const char *>(home + 1) - 1);
+  }
   return hash;
 }
 
