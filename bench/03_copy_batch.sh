@@ -11,15 +11,16 @@
 # temp_buffers and work_mem for its staging table and sort. Every round
 # writes a new batch whose readings are newer than the previous one, so the
 # baseline updates all its keys; round 0 (into empty tables) is a warm-up.
-# Median of BENCH_COPY_ROUNDS (default 5: single rounds on 2 shared cores
-# swing by a third). Each round also times the floor described below.
+# Median of BENCH_COPY_ROUNDS (default 9: single rounds on 2 shared cores
+# swing by a third, and the medians of 5 still moved the ratio between 2.45x
+# and 3.68x from run to run). Each round also times the floor described below.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 export PGOPTIONS="${PGOPTIONS:-} -c synchronous_commit=off"
 keys=${BENCH_COPY_KEYS:-10000}
 per_key=${BENCH_COPY_READINGS_PER_KEY:-100}
-rounds=${BENCH_COPY_ROUNDS:-5}
+rounds=${BENCH_COPY_ROUNDS:-9}
 rows=$((keys * per_key))
 dir=${ES_SCRATCH:-/tmp}
 csv="$dir/es_b03_batch.csv"
