@@ -230,7 +230,9 @@ void append_slot(Oid relid, bool reset, std::string_view region, std::string_vie
   memcpy(slot.key, key.data(), key.size());
   pg_write_barrier();
   pg_atomic_write_u64(&slot.seq, seq);
-  pg_atomic_fetch_add_u64(&shared->appended, 1);
+  // The counters account for key invalidations: appended = sent + coalesced +
+  // lost once the worker has caught up. A reset reaches clients as prev_seq.
+  if (!reset) pg_atomic_fetch_add_u64(&shared->appended, 1);
 }
 
 }  // namespace
@@ -341,6 +343,32 @@ uint64 prev_seq_floor = 0;
 
 void raise_prev_seq_floor(uint64 seq) { prev_seq_floor = std::max(prev_seq_floor, seq); }
 
+// What the batch being drained sends. NOTIFY delivers at commit, so these
+// reach the shared counters once its transaction has committed; if it fails,
+// its keys count as lost instead.
+struct BatchCounts {
+  uint64 keys = 0;  // to send: in groups of tables that still exist
+  uint64 messages = 0;
+  uint64 bytes = 0;
+  uint64 sent_keys = 0;
+  uint64 too_long = 0;  // keys no payload can carry
+};
+BatchCounts batch;
+
+void count_batch_committed() {
+  pg_atomic_fetch_add_u64(&shared->sent_messages, batch.messages);
+  pg_atomic_fetch_add_u64(&shared->sent_bytes, batch.bytes);
+  pg_atomic_fetch_add_u64(&shared->sent_keys, batch.sent_keys);
+  pg_atomic_fetch_add_u64(&shared->lost, batch.too_long);
+  batch = BatchCounts{};
+}
+
+void count_batch_failed() {
+  pg_atomic_fetch_add_u64(&shared->lost, batch.keys);
+  pg_atomic_fetch_add_u64(&shared->failures, 1);
+  batch = BatchCounts{};
+}
+
 // Sends one group as payloads that fit NOTIFY (docs/invalidations.md). Runs
 // inside a transaction; NOTIFY's own errors arrive as PgError.
 void notify_group(const std::string &channel, const std::string &table, const Group &group) {
@@ -357,13 +385,13 @@ void notify_group(const std::string &channel, const std::string &table, const Gr
        core::format_invalidation_payloads(prev_seq, group.first_seq, group.last_seq, table,
                                           group.keys, core::kMaxNotifyPayload, &too_long)) {
     pg_call([&] { Async_Notify(channel.c_str(), payload.c_str()); });
-    pg_atomic_fetch_add_u64(&shared->sent_messages, 1);
-    pg_atomic_fetch_add_u64(&shared->sent_bytes, payload.size());
+    ++batch.messages;
+    batch.bytes += payload.size();
   }
-  pg_atomic_fetch_add_u64(&shared->sent_keys, group.keys.size() - too_long.size());
+  batch.sent_keys += group.keys.size() - too_long.size();
   // A key too long for any payload reaches clients through invalidations_since().
   if (!too_long.empty()) raise_prev_seq_floor(group.last_seq);
-  pg_atomic_fetch_add_u64(&shared->lost, too_long.size());
+  batch.too_long += too_long.size();
 }
 
 // Where this worker starts: the saved position of the database's previous
@@ -499,6 +527,7 @@ bool drain(uint64 *position) {
   // A table was reset: every channel's next payload makes clients catch up,
   // and invalidations_since() answers them with a resync.
   if (newest_reset != 0) raise_prev_seq_floor(newest_reset);
+  for (const auto &entry : groups) batch.keys += entry.second.keys.size();
   pg_call([] {
     SetCurrentStatementStartTimestamp();
     StartTransactionCommand();
@@ -512,7 +541,12 @@ bool drain(uint64 *position) {
                  ? nullptr
                  : psprintf("%s.%s", get_namespace_name(get_rel_namespace(where.second)), name);
     });
-    if (table == nullptr) continue;  // dropped meanwhile
+    if (table == nullptr) {
+      // Dropped meanwhile: the drop's reset, later in the ring, covers these.
+      batch.keys -= group.keys.size();
+      pg_atomic_fetch_add_u64(&shared->coalesced, group.keys.size());
+      continue;
+    }
     std::string channel = channel_name(where.first);
     notify_group(channel, table, group);
     notified.insert(std::move(channel));
@@ -533,6 +567,7 @@ bool drain(uint64 *position) {
     PopActiveSnapshot();
     CommitTransactionCommand();
   });
+  count_batch_committed();
   return true;
 }
 
@@ -615,7 +650,7 @@ void edgestate_invalidation_worker_main(Datum arg) {
       AbortCurrentTransaction();
       // The batch is skipped; position is past it.
       if (position > 0) raise_prev_seq_floor(position - 1);
-      pg_atomic_fetch_add_u64(&shared->failures, 1);
+      count_batch_failed();
       backoff_ms = backoff_ms == 0 ? 100 : std::min(backoff_ms * 2, 5000);
       (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, backoff_ms,
                       PG_WAIT_EXTENSION);

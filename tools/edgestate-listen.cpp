@@ -567,9 +567,13 @@ class Listener {
         printed.insert(id);
       }
     }
-    // A dropped table's keys were shown as gone: forget the table.
+    // A dropped table's keys were shown as gone: forget the table, and its
+    // name, which a later payload may still carry (a reset's header names the
+    // channel's last table) or a new table may take.
     for (uint32_t oid : dropped) {
       known_tables_.erase(oid);
+      for (auto it = table_oids_.begin(); it != table_oids_.end();)
+        it = it->second == oid ? table_oids_.erase(it) : std::next(it);
       for (auto it = shown_.begin(); it != shown_.end();)
         it = it->first.first == oid ? shown_.erase(it) : std::next(it);
     }
@@ -686,8 +690,10 @@ class Listener {
   uint32_t table_oid(const std::string &name) {
     const auto cached = table_oids_.find(name);
     if (cached != table_oids_.end()) return cached->second;
+    // A name that resolves to nothing is looked up again next time: the table
+    // may be created meanwhile.
     const uint32_t oid = resolve_table(name);
-    table_oids_[name] = oid;
+    if (oid != 0) table_oids_[name] = oid;
     return oid;
   }
 
@@ -715,7 +721,7 @@ class Listener {
   // this sequence number has been handled.
   std::map<std::string, uint64_t> handled_;
   uint32_t filter_oid_ = 0;                                        // --table, 0: all tables
-  std::unordered_map<std::string, uint32_t> table_oids_;           // name -> OID (0: missing)
+  std::unordered_map<std::string, uint32_t> table_oids_;           // name -> OID
   std::map<uint32_t, std::string> known_tables_;                   // OID -> name as printed
   std::map<std::pair<uint32_t, std::string>, std::string> shown_;  // (table, key) -> region
   uint64_t printed_ = 0;

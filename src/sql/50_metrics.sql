@@ -62,7 +62,7 @@ CREATE FUNCTION _metric_rows(OUT name text, OUT type text, OUT help text, OUT la
       FROM counters c WHERE c.name = 'candidates_dropped'
       UNION ALL
       SELECT 'edgestate_edge_invalidation_count_total', 'counter',
-             'Key invalidations: appended by writers, sent by NOTIFY, coalesced away as repeats, lost (ring overrun or NOTIFY failure).',
+             'Key invalidations: appended by writers, sent by NOTIFY, coalesced away (repeats, dropped tables), lost (ring overrun, NOTIFY failure); appended = sent + coalesced + lost once sent.',
              jsonb_build_object('kind', k.kind), k.value
       FROM edgestate.invalidation_stats() i,
            LATERAL (VALUES ('appended', i.appended), ('sent', i.sent_keys),
