@@ -112,6 +112,12 @@ floor=$(printf '%s\n' "${floor_all[@]}" | median)
 awk -v o="$ours" -v b="$baseline" -v f="$floor" 'BEGIN {
   printf "  medians: sensorstate %.3fs, plain heap %.3fs (capture costs %.0f%%); ceiling baseline / plain heap %.2fx\n",
          o, f, (o / f - 1) * 100, b / f }'
+# The ratio within each round, whose three timings are seconds apart: the
+# machine's speed drifts less within a round than across the run.
+paired=$(for i in "${!ours_all[@]}"; do
+  awk -v o="${ours_all[$i]}" -v b="${baseline_all[$i]}" 'BEGIN { printf "%.3f\n", b / o }'; done)
+echo "  baseline / sensorstate within each round: from $(sort -g <<<"$paired" | head -1)x to" \
+     "$(sort -g <<<"$paired" | tail -1)x, median $(median <<<"$paired")x"
 
 # Both paths hold the newest reading of every key.
 diff=$(psql_q -c "SELECT count(*) FROM edgestate.latest('es_b03_r') o
