@@ -63,6 +63,35 @@ COMMIT;
 SELECT key, value FROM latest('readings') WHERE key IN ('aborted', 'rolled-back', 'kept-1', 'kept-2') ORDER BY key;
 SELECT pg_temp.oracle_mismatches('readings');
 
+-- Released savepoints hand their changes to the enclosing one, merged with
+-- its change of the same key (sp-merge) or taken over whole (sp-deep, three
+-- levels up); that one may still roll back (the newer readings of 2030) or be
+-- kept.
+BEGIN;
+SAVEPOINT a;
+INSERT INTO readings VALUES ('sp-merge', 91, '2030-01-01 01:00:00+00', 'eu-west', NULL);
+SAVEPOINT b;
+INSERT INTO readings VALUES ('sp-merge', 92, '2030-01-01 02:00:00+00', 'eu-west', NULL),
+                            ('sp-merge', 93, '2030-01-01 01:30:00+00', 'us-east', NULL);
+SAVEPOINT c;
+INSERT INTO readings VALUES ('sp-deep', 94, '2030-01-01 01:00:00+00', 'eu-west', NULL);
+RELEASE c;
+RELEASE b;
+ROLLBACK TO a;
+SAVEPOINT b;
+INSERT INTO readings VALUES ('sp-merge', 2, '2026-11-26 02:00:00+00', 'eu-west', NULL),
+                            ('sp-merge', 3, '2026-11-26 02:00:00.010+00', 'us-east', NULL);
+SAVEPOINT c;
+INSERT INTO readings VALUES ('sp-deep', 4, '2026-11-26 01:00:00+00', 'eu-west', NULL),
+                            ('sp-merge', 0, '2026-11-26 00:30:00+00', 'eu-west', NULL);
+RELEASE c;
+RELEASE b;
+RELEASE a;
+COMMIT;
+SELECT key, value, conflicted, state_candidates_jsonb(state) FROM latest('readings')
+WHERE key LIKE 'sp-%' ORDER BY key;
+SELECT pg_temp.oracle_mismatches('readings');
+
 -- A PL/pgSQL EXCEPTION block is a subtransaction: one per row, every fifth
 -- rolled back. Nested ones: a committed inner block hands its rows to the
 -- outer one, which may still roll back (A, B) or commit (C, D).

@@ -21,10 +21,18 @@ bool keys_equal(const PendingKey &a, const PendingKey &b) {
          core::short_bytes_equal(a.bytes, b.bytes, a.size);
 }
 
-uint32 hash_of(const PendingKey &key) {
+// Leaves the subtransaction out, so that a change handed to the parent
+// subtransaction keeps its bucket and only its subxid is rewritten
+// (pending_end_subtransaction); a key has at most one change per open
+// subtransaction level.
+uint32 hash_of(Oid relid, std::string_view key) {
   uint32 bytes_hash =
-      hash_bytes(reinterpret_cast<const unsigned char *>(key.bytes), static_cast<int>(key.size));
-  return hash_combine(bytes_hash, murmurhash32(key.relid ^ (key.subxid << 20)));
+      hash_bytes(reinterpret_cast<const unsigned char *>(key.data()), static_cast<int>(key.size()));
+  return hash_combine(bytes_hash, murmurhash32(relid));
+}
+
+uint32 hash_of(const PendingKey &key) {
+  return hash_of(key.relid, std::string_view(key.bytes, key.size));
 }
 
 }  // namespace
@@ -77,14 +85,26 @@ SubtransactionChanges *subtransactions = nullptr;
 uint32 subtransaction_count = 0;
 uint32 subtransaction_capacity = 0;
 
+// A committing subtransaction's hand-over to its parent, made ready before it
+// commits (pending_prepare_subtransaction_commit, where an error still aborts
+// it cleanly) so that the commit itself allocates nothing and cannot fail
+// part-way: the parent's list has room for every change, and where the parent
+// has a change of the same key, the merged state is already encoded
+// (merged[i] for the subtransaction's created change i, else nullptr).
+struct Handover {
+  SubTransactionId subxid;  // InvalidSubTransactionId: none is ready
+  bytea **merged;
+};
+Handover handover{InvalidSubTransactionId, nullptr};
+
 // Kept across transactions up to this many buckets: emptying it costs a pass
 // over the buckets, and creating one per transaction costs more than a
 // single-row insert.
 constexpr uint32 kKeptBuckets = 256;
 constexpr uint32 kInitialBuckets = 64;
-// Buckets pending_prefetch looks at for a change: the home bucket, whose line
-// pending_hash prefetched, and the next (48-byte buckets: at most one more
-// line, fetched on demand).
+// Buckets pending_prefetch looks at for a change: the home bucket, whose
+// lines pending_hash prefetched, and the next (48-byte buckets: at most one
+// more line, fetched on demand).
 constexpr uint32 kPrefetchProbes = 2;
 
 // Encodes a state into transaction memory, reusing `previous` when it is large
@@ -115,16 +135,37 @@ T *grow(T *items, uint32 *capacity, uint32 needed) {
   return items;
 }
 
-// Makes room to record one more change created by subxid, so that recording
-// it (note_created) cannot fail once the change is in the table.
+// The list of the changes subxid created, if it is the innermost one kept.
+SubtransactionChanges *created_by(SubTransactionId subxid) {
+  if (subtransaction_count == 0 || subtransactions[subtransaction_count - 1].subxid != subxid)
+    return nullptr;
+  return &subtransactions[subtransaction_count - 1];
+}
+
+// Makes room to record one more change created by subxid, the innermost
+// open subtransaction, so that recording it (note_created) cannot fail.
 void reserve_created(SubTransactionId subxid) {
   if (subxid == TopSubTransactionId) return;
-  if (subtransaction_count == 0 || subtransactions[subtransaction_count - 1].subxid != subxid) {
+  if (created_by(subxid) == nullptr) {
     subtransactions = grow(subtransactions, &subtransaction_capacity, subtransaction_count + 1);
     subtransactions[subtransaction_count++] = SubtransactionChanges{subxid, 0, 0, nullptr};
   }
   SubtransactionChanges &sub = subtransactions[subtransaction_count - 1];
   sub.changes = grow(sub.changes, &sub.capacity, sub.count + 1);
+}
+
+// The same for `more` changes that the innermost list's subtransaction will
+// hand to its parent: the parent's list goes right below it.
+void reserve_handed_over(SubTransactionId parent, uint32 more) {
+  if (parent == TopSubTransactionId) return;
+  if (subtransaction_count < 2 || subtransactions[subtransaction_count - 2].subxid != parent) {
+    subtransactions = grow(subtransactions, &subtransaction_capacity, subtransaction_count + 1);
+    subtransactions[subtransaction_count] = subtransactions[subtransaction_count - 1];
+    subtransactions[subtransaction_count - 1] = SubtransactionChanges{parent, 0, 0, nullptr};
+    ++subtransaction_count;
+  }
+  SubtransactionChanges &sub = subtransactions[subtransaction_count - 2];
+  sub.changes = grow(sub.changes, &sub.capacity, sub.count + more);
 }
 
 void note_created(const PendingChange &change) {
@@ -134,44 +175,24 @@ void note_created(const PendingChange &change) {
       CreatedChange{change.key.relid, change.key.size, change.key.bytes, change.hash};
 }
 
-// pending_add, which may be told to keep a change whatever the limit (one
-// that a committed subtransaction hands to its parent was counted already).
-bool add_change(Oid relid, SubTransactionId subxid, std::string_view key, uint32 hash,
-                bool key_is_text, const core::StateView &state, bool within_limit) {
-  if (table == nullptr) table = pending_table_create(TopMemoryContext, kInitialBuckets, nullptr);
-  PendingKey lookup{relid, subxid, static_cast<uint16>(key.size()), key.data()};
-  PendingChange *change = pending_table_lookup_hash(table, lookup, hash);
-  if (change == nullptr) {
-    if (within_limit && table->members >= static_cast<uint32>(guc_max_pending_keys)) return false;
-    // Everything a new change needs is allocated before it enters the table:
-    // running out of memory then leaves no half-made change behind.
-    reserve_created(subxid);
-    char *bytes = static_cast<char *>(MemoryContextAlloc(TopTransactionContext, key.size() + 1));
-    memcpy(bytes, key.data(), key.size());
-    bytea *encoded = encode_in_transaction(state, nullptr);
-    bool found = false;
-    change = pending_table_insert_hash(table, PendingKey{relid, subxid, lookup.size, bytes}, hash,
-                                       &found);
-    change->key_is_text = key_is_text;
-    change->state = encoded;
-    note_created(*change);
-    return true;
-  }
-  const auto *encoded = reinterpret_cast<const uint8_t *>(VARDATA(change->state));
-  size_t encoded_size = VARSIZE(change->state) - VARHDRSZ;
-  if (state.count == 1 && core::state_subsumes_reading(encoded, encoded_size, state.winner()))
-    return true;
-  core::StateView existing, merged;
-  if (!pending_decode(*change, &existing)) elog(ERROR, "edgestate: corrupted pending state");
-  core::merge_states(existing, state, static_cast<size_t>(guc_max_candidates), &merged);
-  change->state = encode_in_transaction(merged, change->state);
-  return true;
+PendingChange *find(const CreatedChange &created, SubTransactionId subxid) {
+  return pending_table_lookup_hash(
+      table, PendingKey{created.relid, subxid, created.size, created.bytes}, created.hash);
+}
+
+// Two changes' states merged, encoded into new transaction memory.
+bytea *merged_state(const PendingChange &into, const PendingChange &from) {
+  core::StateView existing, incoming, merged;
+  if (!pending_decode(into, &existing) || !pending_decode(from, &incoming))
+    elog(ERROR, "edgestate: corrupted pending state");
+  core::merge_states(existing, incoming, static_cast<size_t>(guc_max_candidates), &merged);
+  return encode_in_transaction(merged, nullptr);
 }
 
 }  // namespace
 
-uint32 pending_hash(Oid relid, SubTransactionId subxid, std::string_view key) {
-  const uint32 hash = hash_of(PendingKey{relid, subxid, static_cast<uint16>(key.size()), key.data()});
+uint32 pending_hash(Oid relid, std::string_view key) {
+  const uint32 hash = hash_of(relid, key);
   if (table != nullptr) {
     // A 48-byte bucket may straddle two cache lines; pending_prefetch reads
     // its last fields.
@@ -200,7 +221,34 @@ void pending_prefetch(uint32 hash) {
 
 bool pending_add(Oid relid, SubTransactionId subxid, std::string_view key, uint32 hash,
                  bool key_is_text, const core::StateView &state) {
-  return add_change(relid, subxid, key, hash, key_is_text, state, true);
+  if (table == nullptr) table = pending_table_create(TopMemoryContext, kInitialBuckets, nullptr);
+  PendingKey lookup{relid, subxid, static_cast<uint16>(key.size()), key.data()};
+  PendingChange *change = pending_table_lookup_hash(table, lookup, hash);
+  if (change == nullptr) {
+    if (table->members >= static_cast<uint32>(guc_max_pending_keys)) return false;
+    // Everything a new change needs is allocated before it enters the table:
+    // running out of memory then leaves no half-made change behind.
+    reserve_created(subxid);
+    char *bytes = static_cast<char *>(MemoryContextAlloc(TopTransactionContext, key.size() + 1));
+    memcpy(bytes, key.data(), key.size());
+    bytea *encoded = encode_in_transaction(state, nullptr);
+    bool found = false;
+    change = pending_table_insert_hash(table, PendingKey{relid, subxid, lookup.size, bytes}, hash,
+                                       &found);
+    change->key_is_text = key_is_text;
+    change->state = encoded;
+    note_created(*change);
+    return true;
+  }
+  const auto *encoded = reinterpret_cast<const uint8_t *>(VARDATA(change->state));
+  size_t encoded_size = VARSIZE(change->state) - VARHDRSZ;
+  if (state.count == 1 && core::state_subsumes_reading(encoded, encoded_size, state.winner()))
+    return true;
+  core::StateView existing, merged;
+  if (!pending_decode(*change, &existing)) elog(ERROR, "edgestate: corrupted pending state");
+  core::merge_states(existing, state, static_cast<size_t>(guc_max_candidates), &merged);
+  change->state = encode_in_transaction(merged, change->state);
+  return true;
 }
 
 bool pending_any() { return table != nullptr && table->members > 0; }
@@ -209,7 +257,8 @@ void pending_visit(void (*visit)(const PendingChange &change, void *arg), void *
   if (!pending_any()) return;
   pending_table_iterator iterator;
   pending_table_start_iterate(table, &iterator);
-  while (PendingChange *change = pending_table_iterate(table, &iterator)) visit(*change, arg);
+  while (PendingChange *change = pending_table_iterate(table, &iterator))
+    if (change->key.subxid == TopSubTransactionId) visit(*change, arg);
 }
 
 void pending_clear() {
@@ -217,6 +266,7 @@ void pending_clear() {
   subtransactions = nullptr;
   subtransaction_count = 0;
   subtransaction_capacity = 0;
+  handover = Handover{InvalidSubTransactionId, nullptr};
   if (!pending_any()) return;
   if (table->size > kKeptBuckets) {
     pending_table_destroy(table);
@@ -234,26 +284,58 @@ void pending_forget_relation(Oid relid) {
     if (change->key.relid == relid) pending_table_delete_item(table, change);
 }
 
+void pending_prepare_subtransaction_commit(SubTransactionId subxid, SubTransactionId parent) {
+  handover = Handover{InvalidSubTransactionId, nullptr};
+  if (created_by(subxid) == nullptr || created_by(subxid)->count == 0) return;
+  reserve_handed_over(parent, created_by(subxid)->count);
+  const SubtransactionChanges &ended = *created_by(subxid);
+  bytea **merged = nullptr;
+  for (uint32 i = 0; i < ended.count; ++i) {
+    const PendingChange *change = find(ended.changes[i], subxid);
+    const PendingChange *into = change != nullptr ? find(ended.changes[i], parent) : nullptr;
+    if (into == nullptr) continue;
+    if (merged == nullptr)
+      merged = static_cast<bytea **>(
+          MemoryContextAllocZero(TopTransactionContext, sizeof(bytea *) * ended.count));
+    merged[i] = merged_state(*into, *change);
+  }
+  handover = Handover{subxid, merged};
+}
+
 void pending_end_subtransaction(SubTransactionId subxid, SubTransactionId parent, bool committed) {
   // Subtransactions end innermost first: one that created changes is last.
-  if (subtransaction_count == 0 || subtransactions[subtransaction_count - 1].subxid != subxid)
-    return;
+  bytea **merged = handover.subxid == subxid ? handover.merged : nullptr;
+  const bool prepared = handover.subxid == subxid;
+  handover = Handover{InvalidSubTransactionId, nullptr};
+  if (created_by(subxid) == nullptr) return;
+  // Unless made ready before the commit (it always is, by the subtransaction
+  // callback), the parent's list gets its room now.
+  if (committed && !prepared) reserve_handed_over(parent, created_by(subxid)->count);
   const SubtransactionChanges ended = subtransactions[--subtransaction_count];
   for (uint32 i = 0; i < ended.count; ++i) {
     const CreatedChange &created = ended.changes[i];
-    const PendingKey key{created.relid, subxid, created.size, created.bytes};
-    PendingChange *change = pending_table_lookup_hash(table, key, created.hash);
+    PendingChange *change = find(created, subxid);
     if (change == nullptr) continue;  // forgotten since (TRUNCATE, DROP)
-    const PendingChange moved = *change;
+    if (!committed) {
+      pending_table_delete_item(table, change);
+      continue;
+    }
+    PendingChange *into = find(created, parent);
+    if (into == nullptr) {
+      // The parent's change now: the hash leaves the subtransaction out, so
+      // the change stays in its bucket.
+      change->key.subxid = parent;
+      note_created(*change);
+      continue;
+    }
+    bytea *state =
+        merged != nullptr && merged[i] != nullptr ? merged[i] : merged_state(*into, *change);
+    pfree(into->state);
+    into->state = state;
     pending_table_delete_item(table, change);
-    if (!committed) continue;
-    core::StateView state;
-    if (!pending_decode(moved, &state)) elog(ERROR, "edgestate: corrupted pending state");
-    const PendingKey to_parent{created.relid, parent, created.size, created.bytes};
-    add_change(created.relid, parent, std::string_view(created.bytes, created.size),
-               hash_of(to_parent), moved.key_is_text, state, false);
   }
-  pfree(ended.changes);
+  if (merged != nullptr) pfree(merged);
+  if (ended.changes != nullptr) pfree(ended.changes);
 }
 
 bool pending_decode(const PendingChange &change, core::StateView *out) {

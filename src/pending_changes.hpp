@@ -38,7 +38,7 @@ struct PendingChange {
 // without prefetching every add waits for up to three cache misses (bucket,
 // key bytes, state). A batch therefore hashes its rows first, calls
 // pending_prefetch for each once its bucket has arrived, and adds them last.
-uint32 pending_hash(Oid relid, SubTransactionId subxid, std::string_view key);
+uint32 pending_hash(Oid relid, std::string_view key);
 
 // Prefetches the key bytes and state of the change of this hash, if one is in
 // the first buckets from its home (a hint: a miss costs nothing but the look).
@@ -52,8 +52,10 @@ bool pending_add(Oid relid, SubTransactionId subxid, std::string_view key, uint3
 
 bool pending_any();
 
-// Calls visit for every change, in no particular order. visit must not add
-// changes.
+// Calls visit for every change of the top-level transaction, in no
+// particular order: at its end, the changes of every committed subtransaction
+// have been handed to it, and a change of any other subtransaction is one
+// whose commit failed. visit must not add changes.
 void pending_visit(void (*visit)(const PendingChange &change, void *arg), void *arg);
 
 // Forgets every change (the transaction ended).
@@ -61,6 +63,11 @@ void pending_clear();
 
 // Forgets the changes of a relation (it was truncated or dropped).
 void pending_forget_relation(Oid relid);
+
+// A subtransaction is about to commit: everything handing its changes to its
+// parent needs is allocated now, where an error still aborts it, so that the
+// hand-over at its commit cannot fail part-way.
+void pending_prepare_subtransaction_commit(SubTransactionId subxid, SubTransactionId parent);
 
 // A subtransaction ended: on commit its changes merge into its parent's, on
 // abort they are forgotten.

@@ -233,10 +233,12 @@ void on_transaction_event(XactEvent event, void *) {
 }
 
 // A committed subtransaction hands its changes to its parent; an aborted one
-// leaves no trace.
+// leaves no trace. What the hand-over needs is allocated before the commit.
 void on_subtransaction_event(SubXactEvent event, SubTransactionId subxid, SubTransactionId parent,
                              void *) {
-  if (event == SUBXACT_EVENT_COMMIT_SUB || event == SUBXACT_EVENT_ABORT_SUB)
+  if (event == SUBXACT_EVENT_PRE_COMMIT_SUB)
+    pending_prepare_subtransaction_commit(subxid, parent);
+  else if (event == SUBXACT_EVENT_COMMIT_SUB || event == SUBXACT_EVENT_ABORT_SUB)
     pending_end_subtransaction(subxid, parent, event == SUBXACT_EVENT_COMMIT_SUB);
 }
 
@@ -304,7 +306,7 @@ void read_row(Relation rel, const SensorstateColumns *columns, TupleTableSlot *s
             ? ERRCODE_INVALID_PARAMETER_VALUE
             : ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
         core::describe(error));
-  row->hash = pending_hash(RelationGetRelid(rel), GetCurrentSubTransactionId(), row->key);
+  row->hash = pending_hash(RelationGetRelid(rel), row->key);
 }
 
 // Adds a read row to the transaction's pending changes and to calibration.
