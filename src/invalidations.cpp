@@ -228,11 +228,11 @@ void append_slot(Oid relid, bool reset, std::string_view region, std::string_vie
   slot.key_size = static_cast<uint8>(key.size());
   memcpy(slot.region, region.data(), region.size());
   memcpy(slot.key, key.data(), key.size());
+  // Counted before it is published, so that appended - sent - coalesced -
+  // lost is what is in flight, never less.
+  pg_atomic_fetch_add_u64(&shared->appended, 1);
   pg_write_barrier();
   pg_atomic_write_u64(&slot.seq, seq);
-  // The counters account for key invalidations: appended = sent + coalesced +
-  // lost once the worker has caught up. A reset reaches clients as prev_seq.
-  if (!reset) pg_atomic_fetch_add_u64(&shared->appended, 1);
 }
 
 }  // namespace
@@ -343,28 +343,34 @@ uint64 prev_seq_floor = 0;
 
 void raise_prev_seq_floor(uint64 seq) { prev_seq_floor = std::max(prev_seq_floor, seq); }
 
-// What the batch being drained sends. NOTIFY delivers at commit, so these
-// reach the shared counters once its transaction has committed; if it fails,
-// its keys count as lost instead.
+// What the batch being drained accounts for, every slot it passes once
+// (appended = sent + coalesced + lost when the worker has caught up). NOTIFY
+// delivers at commit, so the counts reach the shared counters when the
+// batch's transaction has committed, together with the saved position; a
+// batch that fails counts what it would have sent as lost.
 struct BatchCounts {
   uint64 keys = 0;  // to send: in groups of tables that still exist
+  uint64 resets = 0;  // reset slots of this database: sent as prev_seq
   uint64 messages = 0;
   uint64 bytes = 0;
   uint64 sent_keys = 0;
-  uint64 too_long = 0;  // keys no payload can carry
+  uint64 coalesced = 0;  // repeats in a group, keys of a dropped table
+  uint64 lost = 0;       // overrun, never published, or too long for a payload
 };
 BatchCounts batch;
 
 void count_batch_committed() {
   pg_atomic_fetch_add_u64(&shared->sent_messages, batch.messages);
   pg_atomic_fetch_add_u64(&shared->sent_bytes, batch.bytes);
-  pg_atomic_fetch_add_u64(&shared->sent_keys, batch.sent_keys);
-  pg_atomic_fetch_add_u64(&shared->lost, batch.too_long);
+  pg_atomic_fetch_add_u64(&shared->sent_keys, batch.sent_keys + batch.resets);
+  pg_atomic_fetch_add_u64(&shared->coalesced, batch.coalesced);
+  pg_atomic_fetch_add_u64(&shared->lost, batch.lost);
   batch = BatchCounts{};
 }
 
 void count_batch_failed() {
-  pg_atomic_fetch_add_u64(&shared->lost, batch.keys);
+  pg_atomic_fetch_add_u64(&shared->coalesced, batch.coalesced);
+  pg_atomic_fetch_add_u64(&shared->lost, batch.lost + batch.keys + batch.resets);
   pg_atomic_fetch_add_u64(&shared->failures, 1);
   batch = BatchCounts{};
 }
@@ -391,20 +397,29 @@ void notify_group(const std::string &channel, const std::string &table, const Gr
   batch.sent_keys += group.keys.size() - too_long.size();
   // A key too long for any payload reaches clients through invalidations_since().
   if (!too_long.empty()) raise_prev_seq_floor(group.last_seq);
-  batch.too_long += too_long.size();
+  batch.lost += too_long.size();
 }
 
 // Where this worker starts: the saved position of the database's previous
 // worker, or the ring's oldest entry. *record gets a copy of the saved
-// record (db InvalidOid when there is none, or when the ring moved past it).
+// record (db InvalidOid when there is none, or when the ring moved past it:
+// what it moved past is lost).
 uint64 load_position(DrainPosition *record) {
   uint64 position = oldest();
   record->db = InvalidOid;
+  uint64 saved_next = 0;
   LWLockAcquire(shared->lock, LW_SHARED);
-  for (const DrainPosition &saved : shared->positions)
-    if (saved.db == MyDatabaseId && saved.next_seq >= position) *record = saved;
+  for (const DrainPosition &saved : shared->positions) {
+    if (saved.db != MyDatabaseId) continue;
+    if (saved.next_seq >= position)
+      *record = saved;
+    else
+      saved_next = saved.next_seq;
+  }
   LWLockRelease(shared->lock);
-  return record->db == MyDatabaseId ? record->next_seq : position;
+  if (record->db == MyDatabaseId) return record->next_seq;
+  if (saved_next != 0) pg_atomic_fetch_add_u64(&shared->lost, position - saved_next);
+  return position;
 }
 
 // Takes over what the previous worker recorded about prev_seq. Everything
@@ -481,7 +496,7 @@ bool drain(uint64 *position) {
   if (*position > newest) return false;
   uint64 from = std::max(*position, oldest());
   if (from > *position) {
-    pg_atomic_fetch_add_u64(&shared->lost, from - *position);
+    batch.lost += from - *position;
     raise_prev_seq_floor(from - 1);
   }
   uint64 until = std::min(newest, from + static_cast<uint64>(guc_invalidation_max_batch) - 1);
@@ -495,7 +510,7 @@ bool drain(uint64 *position) {
       if (now_there == seq && read_slot(seq, &copy)) {
         // published while we read it: taken now
       } else if (now_there > seq) {
-        pg_atomic_fetch_add_u64(&shared->lost, 1);  // overwritten while we were behind
+        ++batch.lost;  // overwritten while we were behind
         raise_prev_seq_floor(seq);
         continue;
       } else if (stalled_for(seq) < kStalledSlotMs) {
@@ -503,7 +518,7 @@ bool drain(uint64 *position) {
       } else {
         // Reserved by a writer that never published it (it died in between):
         // give up on it rather than block every later invalidation.
-        pg_atomic_fetch_add_u64(&shared->lost, 1);
+        ++batch.lost;
         raise_prev_seq_floor(seq);
         continue;
       }
@@ -511,6 +526,7 @@ bool drain(uint64 *position) {
     if (copy.db != MyDatabaseId) continue;
     if (copy.reset) {
       newest_reset = seq;
+      ++batch.resets;
       continue;
     }
     Group &group = groups[{std::string(copy.region, copy.region_size), copy.rel}];
@@ -520,10 +536,13 @@ bool drain(uint64 *position) {
     if (group.seen.insert(key).second)
       group.keys.push_back(std::move(key));
     else
-      pg_atomic_fetch_add_u64(&shared->coalesced, 1);
+      ++batch.coalesced;
   }
   *position = seq;
-  if (groups.empty() && newest_reset == 0) return false;
+  if (groups.empty() && newest_reset == 0) {
+    count_batch_committed();  // nothing to send, but slots passed (lost, others')
+    return false;
+  }
   // A table was reset: every channel's next payload makes clients catch up,
   // and invalidations_since() answers them with a resync.
   if (newest_reset != 0) raise_prev_seq_floor(newest_reset);
@@ -544,7 +563,7 @@ bool drain(uint64 *position) {
     if (table == nullptr) {
       // Dropped meanwhile: the drop's reset, later in the ring, covers these.
       batch.keys -= group.keys.size();
-      pg_atomic_fetch_add_u64(&shared->coalesced, group.keys.size());
+      batch.coalesced += group.keys.size();
       continue;
     }
     std::string channel = channel_name(where.first);
@@ -633,6 +652,7 @@ void edgestate_invalidation_worker_main(Datum arg) {
     bool sent = false;
     bool failed = false;
     char failure[256];
+    const uint64 drained_from = position;
     cpp_entry([&] {
       try {
         sent = drain(&position);
@@ -651,6 +671,7 @@ void edgestate_invalidation_worker_main(Datum arg) {
       // The batch is skipped; position is past it.
       if (position > 0) raise_prev_seq_floor(position - 1);
       count_batch_failed();
+      save_position(position);  // a successor must not count the batch again
       backoff_ms = backoff_ms == 0 ? 100 : std::min(backoff_ms * 2, 5000);
       (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, backoff_ms,
                       PG_WAIT_EXTENSION);
@@ -658,10 +679,8 @@ void edgestate_invalidation_worker_main(Datum arg) {
       continue;
     }
     backoff_ms = 0;
-    if (sent) {
-      last_active = GetCurrentTimestamp();
-      save_position(position);
-    }
+    if (sent) last_active = GetCurrentTimestamp();
+    if (position != drained_from) save_position(position);
     // Idle for a while: exit, so that DROP DATABASE is not held up by this
     // connection; the next writer of the database starts a worker again.
     if (!sent && position > head() &&

@@ -80,6 +80,8 @@ my @clients;
 sub start_client
 {
 	my ($node, $name, @regions) = @_;
+	# A trailing { table => NAME } follows that table only (--table).
+	my $options = ref $regions[-1] eq 'HASH' ? pop @regions : {};
 	my $c = {
 		name => $name,
 		node => $node,
@@ -88,6 +90,7 @@ sub start_client
 		regions => [@regions] };
 	my @cmd = (
 		$listen_bin, (map { ('--region', $_) } @regions),
+		(defined $options->{table} ? ('--table', $options->{table}) : ()),
 		'--timeout', '180',
 		# Its statements go to the server log, where part 1b counts its catch-ups.
 		$node->connstr('postgres') . " application_name=$name options=-clog_statement=all");
@@ -527,6 +530,28 @@ $node->safe_psql('postgres', q{
 	INSERT INTO t2 VALUES ('rn1', 5.5, hlc_now(), 'eu', 'gw1')});
 ok(wait_until('cli_eu to show the new t2', sub { (last_values($eu)->{rn1} // '') eq '5.5' }),
 	'cli_eu shows a key of a new table that took a dropped table\'s name') or diag client_err($eu);
+# The same when the table is dropped and created again in one transaction,
+# also for a client that follows only that table.
+my $t2_only = start_client($node, 'cli_t2', 'eu', { table => 't2' });
+$node->safe_psql('postgres', q{INSERT INTO t2 VALUES ('rn2', 6.5, hlc_now(), 'eu', 'gw1')});
+ok(wait_until('cli_t2 to show rn2', sub { (last_values($t2_only)->{rn2} // '') eq '6.5' }),
+	'a client started with --table t2 shows its keys') or diag client_err($t2_only);
+$node->safe_psql('postgres', q{
+	BEGIN;
+	DROP TABLE t2;
+	CREATE TABLE t2 (key text, value float8, ts edgestate.hlc, region text, device text)
+	  USING sensorstate;
+	INSERT INTO t2 VALUES ('rn3', 7.5, hlc_now(), 'eu', 'gw1');
+	COMMIT});
+$node->safe_psql('postgres', 'INSERT INTO t VALUES ' . rows([ 'not-t2', 0.5, 'eu' ]));
+push @eu_keys, 'not-t2';
+ok(wait_until('cli_eu to show rn3', sub { (last_values($eu)->{rn3} // '') eq '7.5' }),
+	'cli_eu shows a key of a table dropped and created again in one transaction')
+  or diag client_err($eu);
+ok(wait_until('cli_t2 to show rn3', sub { (last_values($t2_only)->{rn3} // '') eq '7.5' }),
+	'so does the --table t2 client') or diag client_err($t2_only);
+wait_caught_up($eu, $node, 'a key of t written after that', 'not-t2');
+ok(!keys_shown($t2_only)->{'not-t2'}, 'the --table t2 client shows no key of t');
 
 # ---------------------------------------------------------------------------
 # 3. A client whose connection is killed reconnects and catches up.
@@ -716,8 +741,8 @@ is($node->safe_psql('postgres', q{
 		WHERE backend_type = 'edgestate invalidations' AND datid IS NULL}),
 	'0', 'no invalidation worker runs without a database after the crash restart');
 
-is(scalar(() = client_err($eu) =~ /reloading public\.t2/g), 1,
-	'the dropped table was reloaded once, at the resync its DROP caused, then forgotten');
+is(scalar(() = client_err($eu) =~ /reloading public\.t2/g), 2,
+	'each dropped table t2 was reloaded once, at the resync its DROP caused, then forgotten');
 
 # Across everything: the eu client never showed a us key nor an aborted one,
 # and every eu key ends at its latest value.
@@ -796,6 +821,20 @@ if (defined $first_resync)
 	is(join(',', grep { /^usk/ } sort keys %after_resync), '', 'and no us key');
 }
 stop_client($ring_client);
+
+# A worker the ring overran accounts for every slot it lost, resets included
+# (20 TRUNCATEs among 60 keys, 80 slots in a ring of 64).
+my ($small_worker) = worker_pids($small);
+kill 'STOP', $small_worker;
+$small->safe_psql('postgres', "INSERT INTO t VALUES ('tr$_', $_, hlc_now(), 'eu', 'gw1'); TRUNCATE t")
+  for 1 .. 20;
+$small->safe_psql('postgres',
+	q{INSERT INTO t SELECT 'ov' || i, i, hlc_now(), 'eu', 'gw1' FROM generate_series(1, 40) i});
+kill 'CONT', $small_worker;
+my $small_balanced = 'SELECT appended = sent_keys + coalesced + lost FROM edgestate.invalidation_stats()';
+ok(wait_until('the counters to balance after an overrun', sub { $small->safe_psql('postgres', $small_balanced) eq 't' }),
+	'after an overrun with resets: appended = sent + coalesced + lost')
+  or diag $small->safe_psql('postgres', 'SELECT * FROM edgestate.invalidation_stats()');
 $small->stop;
 
 note sprintf('took %.1f s', time() - $started);
