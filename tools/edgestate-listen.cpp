@@ -212,6 +212,7 @@ using Result = std::unique_ptr<PGresult, ResultDeleter>;
 // One key to refresh, in first-seen order.
 struct Pending {
   uint32_t table_oid;
+  std::string table;  // its name as the server spelled it
   std::string key;
   uint64_t seq;
   std::string region;
@@ -219,10 +220,11 @@ struct Pending {
 
 class Batch {
  public:
-  void add(uint32_t table_oid, const std::string &key, uint64_t seq, const std::string &region) {
+  void add(uint32_t table_oid, const std::string &table, const std::string &key, uint64_t seq,
+           const std::string &region) {
     auto [it, inserted] = index_.try_emplace({table_oid, key}, entries_.size());
     if (inserted) {
-      entries_.push_back({table_oid, key, seq, region});
+      entries_.push_back({table_oid, table, key, seq, region});
     } else if (seq >= entries_[it->second].seq) {
       entries_[it->second].seq = seq;
       entries_[it->second].region = region;
@@ -495,9 +497,9 @@ class Listener {
 
   void add_payload(const InvalidationPayload &payload, const std::string &region, Batch *batch) {
     const uint32_t oid = table_oid(payload.table);
-    if (oid == 0 || (filter_oid_ != 0 && oid != filter_oid_)) return;
+    if (oid == 0 || (options_.table && oid != filter_oid_)) return;
     known_tables_[oid] = payload.table;  // the server's spelling wins
-    for (const std::string &key : payload.keys) batch->add(oid, key, payload.last_seq, region);
+    for (const std::string &key : payload.keys) batch->add(oid, payload.table, key, payload.last_seq, region);
   }
 
   // Refreshes every key invalidated after what was handled on its channel
@@ -512,6 +514,13 @@ class Listener {
         "FROM edgestate.invalidations_since($1::bigint)",
         {after.c_str()});
     PGresult *rows = result.get();
+    // After a reset (a table dropped and created again under its name, say),
+    // names are looked up afresh.
+    for (int i = 0; i < PQntuples(rows); ++i)
+      if (!PQgetisnull(rows, i, 4) && PQgetvalue(rows, i, 4)[0] == 't') {
+        forget_table_names();
+        break;
+      }
     Batch batch;
     uint64_t newest = from;
     std::optional<uint64_t> resync_seq;
@@ -530,9 +539,10 @@ class Listener {
       if (seq <= handled_[region]) continue;  // that channel has it already
       const std::string table = PQgetvalue(rows, i, 1);
       const uint32_t oid = table_oid(table);
-      if (oid == 0 || (filter_oid_ != 0 && oid != filter_oid_)) continue;
+      if (oid == 0 || (options_.table && oid != filter_oid_)) continue;
       known_tables_.try_emplace(oid, table);
-      batch.add(oid, std::string(PQgetvalue(rows, i, 3), PQgetlength(rows, i, 3)), seq, region);
+      batch.add(oid, table, std::string(PQgetvalue(rows, i, 3), PQgetlength(rows, i, 3)), seq,
+                region);
     }
     result.reset();
     if (payload != nullptr) add_payload(*payload, *only_region, &batch);
@@ -579,7 +589,7 @@ class Listener {
     }
     Batch rest;
     for (const Pending &p : extra.entries()) {
-      if (printed.count({p.table_oid, p.key}) == 0) rest.add(p.table_oid, p.key, p.seq, p.region);
+      if (printed.count({p.table_oid, p.key}) == 0) rest.add(p.table_oid, p.table, p.key, p.seq, p.region);
     }
     refresh(rest);
   }
@@ -625,42 +635,56 @@ class Listener {
     std::map<uint32_t, std::vector<const Pending *>> by_table;
     for (const Pending &p : batch.entries()) by_table[p.table_oid].push_back(&p);
     for (const auto &[oid, entries] : by_table) {
-      const std::string oid_text = std::to_string(oid);
-      const std::string &name = known_tables_[oid];
-      for (size_t start = 0; start < entries.size(); start += kKeysPerQuery) {
-        const size_t end = std::min(entries.size(), start + kKeysPerQuery);
-        std::vector<const std::string *> keys;
-        for (size_t i = start; i < end; ++i) keys.push_back(&entries[i]->key);
-        const std::string array = text_array(keys);
-        Result result;
-        try {
-          result = exec(
-              "SELECT l.value FROM unnest($2::text[]) WITH ORDINALITY AS k(key, ord) "
-              "LEFT JOIN LATERAL edgestate.latest($1::oid::regclass, k.key) AS l ON true "
-              "ORDER BY k.ord",
-              {oid_text.c_str(), array.c_str()});
-        } catch (const QueryError &e) {
-          warn("reading the latest values of " + name + ": " + e.what());
-          table_oids_.clear();  // the table may have been dropped or renamed
-          break;
-        }
-        PGresult *rows = result.get();
-        if (static_cast<size_t>(PQntuples(rows)) != end - start) {
-          throw QueryError("unexpected number of rows from edgestate.latest()");
-        }
-        for (size_t i = start; i < end; ++i) {
-          const int row = static_cast<int>(i - start);
-          const Pending &p = *entries[i];
-          print_line(p.seq, p.region, oid, p.key,
-                     PQgetisnull(rows, row, 0) ? nullptr : PQgetvalue(rows, row, 0));
-        }
+      if (refresh_table(oid, entries)) continue;
+      // The table may have been dropped, and another created under its name,
+      // by a transaction whose catalog invalidations had not reached this
+      // session when the name was looked up: look it up again, once.
+      const std::string name = entries.front()->table;
+      forget_table_names();
+      const uint32_t now = table_oid(name);
+      if (now == 0 || now == oid || (options_.table && now != filter_oid_)) continue;
+      known_tables_.try_emplace(now, name);
+      refresh_table(now, entries);
+    }
+  }
+
+  // Prints the latest values of these keys of the table; false when the
+  // table cannot be read.
+  bool refresh_table(uint32_t oid, const std::vector<const Pending *> &entries) {
+    const std::string oid_text = std::to_string(oid);
+    for (size_t start = 0; start < entries.size(); start += kKeysPerQuery) {
+      const size_t end = std::min(entries.size(), start + kKeysPerQuery);
+      std::vector<const std::string *> keys;
+      for (size_t i = start; i < end; ++i) keys.push_back(&entries[i]->key);
+      const std::string array = text_array(keys);
+      Result result;
+      try {
+        result = exec(
+            "SELECT l.value FROM unnest($2::text[]) WITH ORDINALITY AS k(key, ord) "
+            "LEFT JOIN LATERAL edgestate.latest($1::oid::regclass, k.key) AS l ON true "
+            "ORDER BY k.ord",
+            {oid_text.c_str(), array.c_str()});
+      } catch (const QueryError &e) {
+        warn("reading the latest values of " + table_name(oid) + ": " + e.what());
+        return false;
+      }
+      PGresult *rows = result.get();
+      if (static_cast<size_t>(PQntuples(rows)) != end - start) {
+        throw QueryError("unexpected number of rows from edgestate.latest()");
+      }
+      for (size_t i = start; i < end; ++i) {
+        const int row = static_cast<int>(i - start);
+        const Pending &p = *entries[i];
+        print_line(p.seq, p.region, oid, p.key,
+                   PQgetisnull(rows, row, 0) ? nullptr : PQgetvalue(rows, row, 0));
       }
     }
+    return true;
   }
 
   void print_line(uint64_t seq, const std::string &region, uint32_t table_oid,
                   const std::string &key, const char *value) {
-    const std::string &table = known_tables_[table_oid];
+    const std::string table = table_name(table_oid);
     std::string line = std::to_string(seq);
     line.push_back(' ');
     edgestate::core::append_escaped_invalidation_field(region, &line);
@@ -687,6 +711,21 @@ class Listener {
   // --- Tables --------------------------------------------------------------
 
   // The OID of a table named as the server names it; 0 when it does not exist.
+  // A table's name as the server spelled it, without making it known.
+  std::string table_name(uint32_t oid) const {
+    const auto known = known_tables_.find(oid);
+    return known != known_tables_.end() ? known->second : std::to_string(oid);
+  }
+
+  // Drops the name -> OID cache; with --table, the table it names is the one
+  // that now has the name (none when it was dropped).
+  void forget_table_names() {
+    table_oids_.clear();
+    if (!options_.table) return;
+    filter_oid_ = resolve_table(*options_.table);
+    if (filter_oid_ != 0) known_tables_.try_emplace(filter_oid_, canonical_name(filter_oid_));
+  }
+
   uint32_t table_oid(const std::string &name) {
     const auto cached = table_oids_.find(name);
     if (cached != table_oids_.end()) return cached->second;
@@ -720,7 +759,7 @@ class Listener {
   // Per region (one channel each): every invalidation of the channel up to
   // this sequence number has been handled.
   std::map<std::string, uint64_t> handled_;
-  uint32_t filter_oid_ = 0;                                        // --table, 0: all tables
+  uint32_t filter_oid_ = 0;  // with --table: the table of that name (0: none now)
   std::unordered_map<std::string, uint32_t> table_oids_;           // name -> OID
   std::map<uint32_t, std::string> known_tables_;                   // OID -> name as printed
   std::map<std::pair<uint32_t, std::string>, std::string> shown_;  // (table, key) -> region
