@@ -310,7 +310,8 @@ void pending_end_subtransaction(SubTransactionId subxid, SubTransactionId parent
   if (created_by(subxid) == nullptr) return;
   // Unless made ready before the commit (it always is, by the subtransaction
   // callback), the parent's list gets its room now.
-  if (committed && !prepared) reserve_handed_over(parent, created_by(subxid)->count);
+  if (committed && !prepared && created_by(subxid)->count > 0)
+    reserve_handed_over(parent, created_by(subxid)->count);
   const SubtransactionChanges ended = subtransactions[--subtransaction_count];
   for (uint32 i = 0; i < ended.count; ++i) {
     const CreatedChange &created = ended.changes[i];
