@@ -343,6 +343,15 @@ uint64 prev_seq_floor = 0;
 
 void raise_prev_seq_floor(uint64 seq) { prev_seq_floor = std::max(prev_seq_floor, seq); }
 
+// How payloads and invalidations_since() name a table: schema-qualified and
+// quoted where needed, so that to_regclass() or ::regclass finds it. nullptr
+// when it was dropped.
+char *qualified_table_name(Oid rel) {
+  char *name = get_rel_name(rel);
+  if (name == nullptr) return nullptr;
+  return quote_qualified_identifier(get_namespace_name(get_rel_namespace(rel)), name);
+}
+
 // What the batch being drained accounts for, every slot it passes once
 // (appended = sent + coalesced + lost when the worker has caught up). NOTIFY
 // delivers at commit, so the counts reach the shared counters when the
@@ -554,12 +563,7 @@ bool drain(uint64 *position) {
   });
   std::set<std::string> notified;  // channels
   for (auto &[where, group] : groups) {
-    char *table = pg_call([&] {
-      char *name = get_rel_name(where.second);
-      return name == nullptr
-                 ? nullptr
-                 : psprintf("%s.%s", get_namespace_name(get_rel_namespace(where.second)), name);
-    });
+    char *table = pg_call([&] { return qualified_table_name(where.second); });
     if (table == nullptr) {
       // Dropped meanwhile: the drop's reset, later in the ring, covers these.
       batch.keys -= group.keys.size();
@@ -782,13 +786,12 @@ ES_SQL_FUNCTION(es_invalidations_since) {
       return Datum(0);
     }
     if (!readable) continue;
-    char *table = get_rel_name(copy.rel);
+    char *table = qualified_table_name(copy.rel);
     if (table == nullptr) continue;
     Datum values[6];
     bool nulls[6] = {};
     values[0] = Int64GetDatum(static_cast<int64>(seq));
-    values[1] = CStringGetTextDatum(
-        psprintf("%s.%s", get_namespace_name(get_rel_namespace(copy.rel)), table));
+    values[1] = CStringGetTextDatum(table);
     values[2] = PointerGetDatum(cstring_to_text_with_len(copy.region, copy.region_size));
     if (copy.key_is_text) {
       values[3] = PointerGetDatum(cstring_to_text_with_len(copy.key, copy.key_size));

@@ -552,6 +552,15 @@ ok(wait_until('cli_t2 to show rn3', sub { (last_values($t2_only)->{rn3} // '') e
 	'so does the --table t2 client') or diag client_err($t2_only);
 wait_caught_up($eu, $node, 'a key of t written after that', 'not-t2');
 ok(!keys_shown($t2_only)->{'not-t2'}, 'the --table t2 client shows no key of t');
+# A table whose name needs quotes: payloads name it so that it resolves.
+$node->safe_psql('postgres', q{
+	CREATE TABLE "MixedCase" (key text, value float8, ts edgestate.hlc, region text, device text)
+	  USING sensorstate;
+	INSERT INTO "MixedCase" VALUES ('mc1', 8.5, hlc_now(), 'eu', 'gw1')});
+ok(wait_until('cli_eu to show mc1', sub { (last_values($eu)->{mc1} // '') eq '8.5' }),
+	'cli_eu shows a key of a table whose name needs quotes') or diag client_err($eu);
+is((grep { ($_->{key} // '') eq 'mc1' } lines_of($eu))[0]{table}, 'public."MixedCase"',
+	'the line names it quoted');
 
 # ---------------------------------------------------------------------------
 # 3. A client whose connection is killed reconnects and catches up.
