@@ -463,6 +463,23 @@ SELECT key, value, device FROM latest('typed');
 SELECT pg_temp.oracle_mismatches('typed');
 DROP TABLE typed;
 DROP TYPE reading_row;
+-- A column the contract cannot read, added or renamed, leaves the latest
+-- state alone (no reload after an ADD COLUMN, instant or rewriting); a column
+-- added under a conventional name resets it.
+CREATE TABLE widened (key text, value float8, ts hlc, region text) USING sensorstate;
+INSERT INTO widened VALUES ('a', 1, '2026-11-25 10:00+00', 'eu-west');
+SELECT reloads AS reloads_before FROM latest_index_stats() \gset
+ALTER TABLE widened ADD COLUMN note text, ADD COLUMN batch int DEFAULT 7,
+  ADD COLUMN drawn float8 DEFAULT random();  -- rewrites the table
+ALTER TABLE widened RENAME COLUMN note TO remark;
+INSERT INTO widened VALUES ('a', 2, '2026-11-25 11:00+00', 'eu-west', 'r', 1);
+SELECT key, value, version > 0 AS from_index FROM latest('widened');
+SELECT reloads = :reloads_before AS not_reloaded FROM latest_index_stats();
+ALTER TABLE widened ADD COLUMN device text;
+SELECT key, value, device FROM latest('widened');
+SELECT reloads > :reloads_before AS reloaded FROM latest_index_stats();
+SELECT pg_temp.oracle_mismatches('widened');
+DROP TABLE widened;
 -- A materialized view cannot use sensorstate.
 CREATE MATERIALIZED VIEW readings_mv USING sensorstate AS SELECT 1 AS x;
 

@@ -541,10 +541,14 @@ ProcessUtility_hook_type prev_process_utility_hook = nullptr;
 // (type, added, dropped, renamed), which change the key bytes or what the
 // column contract reads; also of a composite type's attributes, which change
 // the tables created OF it. The tables concerned are reset at commit, as
-// after TRUNCATE.
+// after TRUNCATE, unless the change cannot touch the contract: a column added
+// or renamed whose names are none of the convention's (a label stays with
+// its column, whatever its name). A reset costs a reload of the whole table,
+// which an instant ADD COLUMN should not.
 struct Remapped {
   RangeVar *name;       // nullptr: the statement changes nothing of the kind
   bool composite_type;  // ALTER TYPE: name is the type's
+  bool resets;          // the change may touch the contract
 };
 
 Remapped remapped_relation(Node *parsed) {
@@ -552,24 +556,34 @@ Remapped remapped_relation(Node *parsed) {
     auto *rename = castNode(RenameStmt, parsed);
     bool attribute = rename->renameType == OBJECT_ATTRIBUTE;
     if ((rename->renameType == OBJECT_COLUMN || attribute) && rename->relation != nullptr)
-      return Remapped{rename->relation, attribute};
-    return Remapped{nullptr, false};
+      return Remapped{rename->relation, attribute,
+                      is_conventional_column_name(rename->subname) ||
+                          is_conventional_column_name(rename->newname)};
+    return Remapped{nullptr, false, false};
   }
-  if (!IsA(parsed, AlterTableStmt)) return Remapped{nullptr, false};
+  if (!IsA(parsed, AlterTableStmt)) return Remapped{nullptr, false, false};
   auto *alter = castNode(AlterTableStmt, parsed);
+  Remapped remapped{nullptr, alter->objtype == OBJECT_TYPE, false};
   ListCell *cell;
   foreach (cell, alter->cmds) {
-    switch (static_cast<AlterTableCmd *>(lfirst(cell))->subtype) {
+    auto *command = static_cast<AlterTableCmd *>(lfirst(cell));
+    switch (command->subtype) {
+      case AT_AddColumn:
+        remapped.name = alter->relation;
+        remapped.resets = remapped.resets ||
+                          is_conventional_column_name(castNode(ColumnDef, command->def)->colname);
+        break;
       case AT_SetAccessMethod:
       case AT_AlterColumnType:
-      case AT_AddColumn:
       case AT_DropColumn:
-        return Remapped{alter->relation, alter->objtype == OBJECT_TYPE};
+        remapped.name = alter->relation;
+        remapped.resets = true;
+        break;
       default:
         break;
     }
   }
-  return Remapped{nullptr, false};
+  return remapped;
 }
 
 // The tables created OF a composite type (given by its relation), with their
@@ -625,7 +639,7 @@ void on_process_utility(PlannedStmt *statement, const char *query_string, bool r
     rewriting = was_rewriting;
   }
   PG_END_TRY();
-  if (remapped.name == nullptr) return;
+  if (!remapped.resets) return;
   Oid target = RangeVarGetRelid(remapped.name, NoLock, true);
   if (!OidIsValid(target)) return;
   // ALTER TABLE recurses to partitions and inheritance children.

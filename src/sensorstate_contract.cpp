@@ -136,6 +136,12 @@ bool is_text_type(Oid type) { return type == TEXTOID || type == VARCHAROID; }
 
 Oid sensorstate_am_oid() { return get_am_oid("sensorstate", true); }
 
+bool is_conventional_column_name(const char *name) {
+  for (const char *role : kRoles)
+    if (name != nullptr && strcmp(name, role) == 0) return true;
+  return false;
+}
+
 namespace {
 
 bool sensorstate_class(char relkind, Oid relam) {

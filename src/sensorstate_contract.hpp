@@ -44,6 +44,10 @@ std::string_view sensorstate_key_bytes(const SensorstateColumns &columns, Datum 
 // The integer 8 big-endian key bytes stand for.
 int64 sensorstate_integer_key(std::string_view bytes);
 
+// Whether a column of this name takes a role by the naming convention (key,
+// value, ts, region, device, skew_bound) when no label gives the role.
+bool is_conventional_column_name(const char *name);
+
 // Drops the cached columns of a relation (after edgestate.configure()).
 void forget_columns(Oid relid);
 
