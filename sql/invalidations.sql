@@ -85,3 +85,21 @@ COMMIT PREPARED 'regress_inv_truncate';
 SELECT table_name, key, resync FROM invalidations_since(:h4);
 SELECT count(*) AS keys_left FROM latest('inv');
 DROP TABLE inv;
+
+-- A table rewrite (VACUUM FULL, CLUSTER, a rewriting ALTER) goes through a
+-- transient relation that the same transaction creates and drops: it leaves
+-- nothing in the ring, so no client resyncs. A table created and dropped in
+-- one transaction neither.
+CREATE TABLE rewritten (key text, value float8, ts hlc, region text, device text) USING sensorstate;
+INSERT INTO rewritten VALUES ('r1', 1, '2026-01-01 00:00:10+00', 'eu-west', NULL);
+SELECT invalidation_head() AS h5 \gset
+VACUUM FULL rewritten;
+ALTER TABLE rewritten ADD COLUMN note text DEFAULT random()::text;
+BEGIN;
+CREATE TABLE fleeting (key text, value float8, ts hlc, region text, device text) USING sensorstate;
+INSERT INTO fleeting VALUES ('f1', 1, '2026-01-01 00:00:10+00', 'eu-west', NULL);
+DROP TABLE fleeting;
+COMMIT;
+SELECT count(*) AS after_rewrites FROM invalidations_since(:h5);
+SELECT key, value FROM latest('rewritten');
+DROP TABLE rewritten;

@@ -54,7 +54,9 @@ constexpr size_t kMaxKeyBytes = 255;
 // ---------------------------------------------------------------------------
 // Changes of the current transaction.
 
-enum class MarkerKind { kCreated, kReset, kDropped };
+// kDiscarded: created and dropped by the transaction (the transient relation
+// of a table rewrite, say), which no other session ever saw.
+enum class MarkerKind { kCreated, kReset, kDropped, kDiscarded };
 struct Marker {
   Oid relid;
   MarkerKind kind;
@@ -75,6 +77,24 @@ void add_marker(Oid relid, MarkerKind kind) {
   marker->kind = kind;
   markers = lappend(markers, marker);
   MemoryContextSwitchTo(old);
+}
+
+// Drops the markers of a relation this transaction created, which it is
+// dropping again: whether the drop is that of a table rewrite's transient
+// relation or a user's, no one else saw the relation, so there is nothing to
+// reset nor to tell dashboards. False when the relation is older.
+bool forget_markers_if_created(Oid relid) {
+  bool created = false;
+  ListCell *cell;
+  foreach (cell, markers) {
+    auto *marker = static_cast<Marker *>(lfirst(cell));
+    created = created || (marker->relid == relid && marker->kind == MarkerKind::kCreated);
+  }
+  if (!created) return false;
+  foreach (cell, markers)
+    if (static_cast<Marker *>(lfirst(cell))->relid == relid)
+      markers = foreach_delete_current(markers, cell);
+  return true;
 }
 
 void reset_transaction_state() {
@@ -154,6 +174,8 @@ void apply_committed() {
     auto *marker = static_cast<Marker *>(lfirst(cell));
     if (marker->kind == MarkerKind::kCreated) {
       latest_register_new_relation(MyDatabaseId, marker->relid);
+    } else if (marker->kind == MarkerKind::kDiscarded) {
+      calibration_release_relation(MyDatabaseId, marker->relid);
     } else {
       latest_reset_relation(MyDatabaseId, marker->relid);
       // Dashboards showing the table reload it (docs/invalidations.md).
@@ -662,7 +684,8 @@ void on_object_access(ObjectAccessType access, Oid class_id, Oid object_id, int 
   if (access != OAT_DROP || class_id != RelationRelationId || sub_id != 0) return;
   if (!relation_is_sensorstate(object_id)) return;
   pending_forget_relation(object_id);
-  add_marker(object_id, MarkerKind::kDropped);
+  add_marker(object_id, forget_markers_if_created(object_id) ? MarkerKind::kDiscarded
+                                                             : MarkerKind::kDropped);
 }
 
 }  // namespace
