@@ -77,7 +77,7 @@ struct WorkerSlot {
 constexpr int kSavedChannels = 16;
 struct SavedChannel {
   char channel[NAMEDATALEN];
-  char table[2 * NAMEDATALEN];  // schema.table
+  char table[2 * (2 * NAMEDATALEN) + 2];  // "schema"."table", quoted where needed
   uint64 last_seq;
 };
 
@@ -450,7 +450,8 @@ void restore_channels(const DrainPosition &record, uint64 position) {
 // The record save_position stores: the most recently used channels, if
 // there are more than it can keep.
 void record_channels(DrainPosition *record) {
-  // Channel names fit NAMEDATALEN and "schema.table" twice that, by
+  // Channel names fit NAMEDATALEN, and a qualified name of two quoted
+  // identifiers (each at most 2 * 63 + 2 bytes) the table field, by
   // construction.
   std::vector<const std::pair<const std::string, ChannelSent> *> recent;
   for (const auto &entry : last_sent_on_channel) recent.push_back(&entry);

@@ -737,7 +737,13 @@ class Listener {
   }
 
   uint32_t resolve_table(const std::string &name) {
-    Result result = exec("SELECT to_regclass($1)::oid", {name.c_str()});
+    Result result;
+    try {
+      result = exec("SELECT to_regclass($1)::oid", {name.c_str()});
+    } catch (const QueryError &e) {  // not a name at all (a garbled payload)
+      warn("looking up table " + name + ": " + e.what());
+      return 0;
+    }
     if (PQntuples(result.get()) != 1 || PQgetisnull(result.get(), 0, 0)) return 0;
     return static_cast<uint32_t>(std::strtoul(PQgetvalue(result.get(), 0, 0), nullptr, 10));
   }

@@ -561,6 +561,24 @@ ok(wait_until('cli_eu to show mc1', sub { (last_values($eu)->{mc1} // '') eq '8.
 	'cli_eu shows a key of a table whose name needs quotes') or diag client_err($eu);
 is((grep { ($_->{key} // '') eq 'mc1' } lines_of($eu))[0]{table}, 'public."MixedCase"',
 	'the line names it quoted');
+# The longest quoted names survive a worker's restart in its saved record of
+# each channel's last payload, which names the table again after a reset.
+my $long_schema = 'S' x 63;
+my $long_table = 'T' x 63;
+$node->safe_psql('postgres', qq{
+	CREATE SCHEMA "$long_schema";
+	CREATE TABLE "$long_schema"."$long_table"
+	  (key text, value float8, ts edgestate.hlc, region text, device text) USING sensorstate;
+	INSERT INTO "$long_schema"."$long_table" VALUES ('ln1', 9.5, hlc_now(), 'eu', 'gw1')});
+ok(wait_until('cli_eu to show ln1', sub { (last_values($eu)->{ln1} // '') eq '9.5' }),
+	'cli_eu shows a key of a table with the longest quoted names') or diag client_err($eu);
+my ($long_worker) = worker_pids($node);
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($long_worker)");
+ok(wait_until('a new worker', sub { my @w = worker_pids($node); @w == 1 && $w[0] ne $long_worker }),
+	'the worker was restarted');
+$node->safe_psql('postgres', qq{TRUNCATE "$long_schema"."$long_table"});
+ok(wait_until('cli_eu to show ln1 as gone', sub { (last_values($eu)->{ln1} // '') eq '-' }),
+	'after the reset the client, still running, shows the key as gone') or diag client_err($eu);
 
 # ---------------------------------------------------------------------------
 # 3. A client whose connection is killed reconnects and catches up.
