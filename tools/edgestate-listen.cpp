@@ -276,7 +276,10 @@ class Listener {
       if (options_.table) {
         filter_oid_ = resolve_table(*options_.table);
         if (filter_oid_ == 0) fatal("table \"" + *options_.table + "\" does not exist");
-        known_tables_.try_emplace(filter_oid_, canonical_name(filter_oid_));
+        // Qualified once, under the search_path of the start: the table the
+        // client follows is the one of that schema and name.
+        filter_name_ = canonical_name(filter_oid_);
+        known_tables_.try_emplace(filter_oid_, filter_name_);
       }
       // After LISTEN: everything up to the head is either already shown by the
       // dashboard's initial load or will be notified to us.
@@ -497,9 +500,10 @@ class Listener {
 
   void add_payload(const InvalidationPayload &payload, const std::string &region, Batch *batch) {
     const uint32_t oid = table_oid(payload.table);
-    if (oid == 0 || (options_.table && oid != filter_oid_)) return;
+    if (oid == 0 || !follows(oid, payload.table)) return;
     known_tables_[oid] = payload.table;  // the server's spelling wins
-    for (const std::string &key : payload.keys) batch->add(oid, payload.table, key, payload.last_seq, region);
+    for (const std::string &key : payload.keys)
+      batch->add(oid, payload.table, key, payload.last_seq, region);
   }
 
   // Refreshes every key invalidated after what was handled on its channel
@@ -539,7 +543,7 @@ class Listener {
       if (seq <= handled_[region]) continue;  // that channel has it already
       const std::string table = PQgetvalue(rows, i, 1);
       const uint32_t oid = table_oid(table);
-      if (oid == 0 || (options_.table && oid != filter_oid_)) continue;
+      if (oid == 0 || !follows(oid, table)) continue;
       known_tables_.try_emplace(oid, table);
       batch.add(oid, table, std::string(PQgetvalue(rows, i, 3), PQgetlength(rows, i, 3)), seq,
                 region);
@@ -568,8 +572,14 @@ class Listener {
     flush_stdout();
     std::set<std::pair<uint32_t, std::string>> printed;
     std::set<uint32_t> dropped;
-    for (const auto &[oid, name] : known_tables_)
+    for (const auto &[oid, name] : known_tables_) {
+      // With --table, a table that no longer has the name is no longer shown.
+      if (options_.table && oid != filter_oid_) {
+        dropped.insert(oid);
+        continue;
+      }
       if (!reload_table(oid, name, seq, &printed) && !table_exists(oid)) dropped.insert(oid);
+    }
     // Keys shown before that have no latest row any more.
     for (const auto &[id, region] : shown_) {
       if (known_tables_.count(id.first) != 0 && printed.count(id) == 0) {
@@ -577,9 +587,10 @@ class Listener {
         printed.insert(id);
       }
     }
-    // A dropped table's keys were shown as gone: forget the table, and its
-    // name, which a later payload may still carry (a reset's header names the
-    // channel's last table) or a new table may take.
+    // The keys of a dropped table, or of one no longer followed, were shown
+    // as gone: forget the table, and its name, which a later payload may still
+    // carry (a reset's header names the channel's last table) or a new table
+    // may take.
     for (uint32_t oid : dropped) {
       known_tables_.erase(oid);
       for (auto it = table_oids_.begin(); it != table_oids_.end();)
@@ -589,7 +600,8 @@ class Listener {
     }
     Batch rest;
     for (const Pending &p : extra.entries()) {
-      if (printed.count({p.table_oid, p.key}) == 0) rest.add(p.table_oid, p.table, p.key, p.seq, p.region);
+      if (printed.count({p.table_oid, p.key}) == 0)
+        rest.add(p.table_oid, p.table, p.key, p.seq, p.region);
     }
     refresh(rest);
   }
@@ -635,22 +647,31 @@ class Listener {
     std::map<uint32_t, std::vector<const Pending *>> by_table;
     for (const Pending &p : batch.entries()) by_table[p.table_oid].push_back(&p);
     for (const auto &[oid, entries] : by_table) {
-      if (refresh_table(oid, entries)) continue;
-      // The table may have been dropped, and another created under its name,
-      // by a transaction whose catalog invalidations had not reached this
-      // session when the name was looked up: look it up again, once.
       const std::string name = entries.front()->table;
+      const Refreshed refreshed = refresh_table(oid, &name, entries);
+      if (refreshed == Refreshed::kPrinted) continue;
+      // The name the server sent belongs to another table than the cached
+      // OID now (that table was renamed or dropped, and another created under
+      // its name), or the table cannot be read (dropped by a transaction whose
+      // catalog invalidations had not reached this session when the name was
+      // looked up): look the name up again, once.
       forget_table_names();
       const uint32_t now = table_oid(name);
-      if (now == 0 || now == oid || (options_.table && now != filter_oid_)) continue;
-      known_tables_.try_emplace(now, name);
-      refresh_table(now, entries);
+      if (now != 0 && now != oid && follows(now, name)) {
+        known_tables_.try_emplace(now, name);
+        refresh_table(now, nullptr, entries);
+      } else if (refreshed == Refreshed::kNameMoved) {
+        refresh_table(oid, nullptr, entries);  // the name is no table's now
+      }
     }
   }
 
-  // Prints the latest values of these keys of the table; false when the
-  // table cannot be read.
-  bool refresh_table(uint32_t oid, const std::vector<const Pending *> &entries) {
+  enum class Refreshed { kPrinted, kNameMoved, kUnreadable };
+
+  // Prints the latest values of these keys of the table, unless `name` (the
+  // table's name in the payload, if given) resolves to another table now.
+  Refreshed refresh_table(uint32_t oid, const std::string *name,
+                          const std::vector<const Pending *> &entries) {
     const std::string oid_text = std::to_string(oid);
     for (size_t start = 0; start < entries.size(); start += kKeysPerQuery) {
       const size_t end = std::min(entries.size(), start + kKeysPerQuery);
@@ -660,18 +681,24 @@ class Listener {
       Result result;
       try {
         result = exec(
-            "SELECT l.value FROM unnest($2::text[]) WITH ORDINALITY AS k(key, ord) "
-            "LEFT JOIN LATERAL edgestate.latest($1::oid::regclass, k.key) AS l ON true "
-            "ORDER BY k.ord",
-            {oid_text.c_str(), array.c_str()});
+            // (SELECT ...): an init plan, evaluated once per query.
+            ("SELECT l.value, $3::text IS NULL OR (SELECT " + oid_of_name("$3::text") +
+             ") IS NOT DISTINCT FROM $1::oid FROM unnest($2::text[]) WITH ORDINALITY AS k(key, "
+             "ord) "
+             "LEFT JOIN LATERAL edgestate.latest($1::oid::regclass, k.key) AS l ON true "
+             "ORDER BY k.ord")
+                .c_str(),
+            {oid_text.c_str(), array.c_str(),
+             start == 0 && name != nullptr ? name->c_str() : nullptr});
       } catch (const QueryError &e) {
         warn("reading the latest values of " + table_name(oid) + ": " + e.what());
-        return false;
+        return Refreshed::kUnreadable;
       }
       PGresult *rows = result.get();
       if (static_cast<size_t>(PQntuples(rows)) != end - start) {
         throw QueryError("unexpected number of rows from edgestate.latest()");
       }
+      if (start == 0 && PQgetvalue(rows, 0, 1)[0] != 't') return Refreshed::kNameMoved;
       for (size_t i = start; i < end; ++i) {
         const int row = static_cast<int>(i - start);
         const Pending &p = *entries[i];
@@ -679,7 +706,7 @@ class Listener {
                    PQgetisnull(rows, row, 0) ? nullptr : PQgetvalue(rows, row, 0));
       }
     }
-    return true;
+    return Refreshed::kPrinted;
   }
 
   void print_line(uint64_t seq, const std::string &region, uint32_t table_oid,
@@ -717,12 +744,33 @@ class Listener {
     return known != known_tables_.end() ? known->second : std::to_string(oid);
   }
 
+  // Whether the table of this OID, which the server calls `name`, is one the
+  // client shows: with --table, the table that has the name now. A name the
+  // server sends is the table's name when it sent it; a table of the
+  // followed name with another OID was created under it, and the followed
+  // OID under another name was renamed away.
+  bool follows(uint32_t oid, const std::string &name) {
+    if (!options_.table) return true;
+    if (name == filter_name_) {
+      if (oid != filter_oid_) {
+        filter_oid_ = oid;
+        known_tables_.try_emplace(oid, name);
+      }
+      return true;
+    }
+    if (oid == filter_oid_) {
+      filter_oid_ = resolve_table(filter_name_);
+      if (filter_oid_ != 0) known_tables_.try_emplace(filter_oid_, filter_name_);
+    }
+    return oid == filter_oid_;
+  }
+
   // Drops the name -> OID cache; with --table, the table it names is the one
   // that now has the name (none when it was dropped).
   void forget_table_names() {
     table_oids_.clear();
     if (!options_.table) return;
-    filter_oid_ = resolve_table(*options_.table);
+    filter_oid_ = resolve_table(filter_name_);
     if (filter_oid_ != 0) known_tables_.try_emplace(filter_oid_, canonical_name(filter_oid_));
   }
 
@@ -736,10 +784,29 @@ class Listener {
     return oid;
   }
 
+  // SQL for the OID of the table a name (the expression) names. A qualified
+  // name is looked up in pg_class under the query's snapshot rather than with
+  // to_regclass(), whose catalog cache may not have seen yet the transaction
+  // whose commit sent us the name (it renamed or created a table): catalog
+  // invalidations go out a moment after its invalidations reach the ring.
+  static std::string oid_of_name(const std::string &name) {
+    return "(CASE WHEN array_length(parse_ident(" + name +
+           "), 1) = 2 THEN "
+           "(SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+           "ON n.oid = c.relnamespace WHERE n.nspname = (parse_ident(" +
+           name +
+           "))[1] "
+           "AND c.relname = (parse_ident(" +
+           name +
+           "))[2]) "
+           "ELSE to_regclass(" +
+           name + ")::oid END)";
+  }
+
   uint32_t resolve_table(const std::string &name) {
     Result result;
     try {
-      result = exec("SELECT to_regclass($1)::oid", {name.c_str()});
+      result = exec(("SELECT " + oid_of_name("$1::text")).c_str(), {name.c_str()});
     } catch (const QueryError &e) {  // not a name at all (a garbled payload)
       warn("looking up table " + name + ": " + e.what());
       return 0;
@@ -766,6 +833,7 @@ class Listener {
   // this sequence number has been handled.
   std::map<std::string, uint64_t> handled_;
   uint32_t filter_oid_ = 0;  // with --table: the table of that name (0: none now)
+  std::string filter_name_;  // with --table: its name, schema-qualified
   std::unordered_map<std::string, uint32_t> table_oids_;           // name -> OID
   std::map<uint32_t, std::string> known_tables_;                   // OID -> name as printed
   std::map<std::pair<uint32_t, std::string>, std::string> shown_;  // (table, key) -> region

@@ -579,6 +579,24 @@ ok(wait_until('a new worker', sub { my @w = worker_pids($node); @w == 1 && $w[0]
 $node->safe_psql('postgres', qq{TRUNCATE "$long_schema"."$long_table"});
 ok(wait_until('cli_eu to show ln1 as gone', sub { (last_values($eu)->{ln1} // '') eq '-' }),
 	'after the reset the client, still running, shows the key as gone') or diag client_err($eu);
+# A table renamed away and another created under its name, which no reset
+# announces: the clients follow the name.
+$node->safe_psql('postgres', q{
+	ALTER TABLE t2 RENAME TO t2_old;
+	CREATE TABLE t2 (key text, value float8, ts edgestate.hlc, region text, device text)
+	  USING sensorstate;
+	INSERT INTO t2 VALUES ('rr1', 11.5, hlc_now(), 'eu', 'gw1')});
+ok(wait_until('cli_eu to show rr1', sub { (last_values($eu)->{rr1} // '') eq '11.5' }),
+	'cli_eu shows a key of a table created under a renamed table\'s name') or diag client_err($eu);
+ok(wait_until('cli_t2 to show rr1', sub { (last_values($t2_only)->{rr1} // '') eq '11.5' }),
+	'so does the --table t2 client') or diag client_err($t2_only);
+$node->safe_psql('postgres', q{INSERT INTO t2_old VALUES ('ro1', 12.5, hlc_now(), 'eu', 'gw1')});
+ok(wait_until('cli_eu to show ro1', sub { (last_values($eu)->{ro1} // '') eq '12.5' }),
+	'cli_eu shows a key of the renamed table') or diag client_err($eu);
+$node->safe_psql('postgres', q{INSERT INTO t2 VALUES ('rr2', 13.5, hlc_now(), 'eu', 'gw1')});
+ok(wait_until('cli_t2 to show rr2', sub { (last_values($t2_only)->{rr2} // '') eq '13.5' }),
+	'the --table t2 client shows a later key of t2');
+ok(!keys_shown($t2_only)->{ro1}, 'and no key of the renamed table');
 
 # ---------------------------------------------------------------------------
 # 3. A client whose connection is killed reconnects and catches up.
