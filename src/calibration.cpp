@@ -1,5 +1,7 @@
 #include "calibration.hpp"
 
+#include <algorithm>
+
 #include <string>
 #include <vector>
 
@@ -135,6 +137,21 @@ struct Observation {
 Observation direct[kDirectObservations];
 int direct_count = 0;
 
+// Observations of rows a rolled-back subtransaction inserted must not count.
+// Each open subtransaction notes where the transaction's observations stood
+// when it started (the innermost last). If it rolls back having added only
+// direct observations, they are dropped; if some went into a sketch, which
+// cannot give them back, the whole transaction's observations are dropped.
+struct SubtransactionMark {
+  int direct_count;
+  uint64 observed;
+};
+constexpr int kMarkedLevels = 64;  // deeper subtransactions use the 64th's mark
+SubtransactionMark marks[kMarkedLevels];
+int open_subtransactions = 0;
+uint64 observed = 0;        // this transaction's observations
+bool observations_dropped = false;
+
 // Parsed edgestate.freshness_bounds, as GUC's "extra": one malloc'd block,
 // because GUC releases it with free(). The region bytes follow the array.
 struct FreshnessBound {
@@ -234,6 +251,7 @@ void calibration_shmem_init(void *memory, bool found) {
 
 void calibration_observe(Oid relid, std::string_view region, int64_t delay_us) {
   if (shared == nullptr || region.size() > core::kMaxNameBytes) return;
+  ++observed;
   if (direct_count < kDirectObservations) {
     Observation &observation = direct[direct_count++];
     memset(&observation.key, 0, sizeof observation.key);
@@ -246,8 +264,29 @@ void calibration_observe(Oid relid, std::string_view region, int64_t delay_us) {
   core::delay_sketch_record(&local_sketch_of(relid, region)->sketch, delay_us);
 }
 
+void calibration_start_subtransaction() {
+  if (open_subtransactions < kMarkedLevels)
+    marks[open_subtransactions] = SubtransactionMark{direct_count, observed};
+  ++open_subtransactions;
+}
+
+void calibration_end_subtransaction(bool committed) {
+  if (open_subtransactions == 0) return;
+  const int level = --open_subtransactions;
+  if (committed) return;  // its observations are its parent's now
+  const SubtransactionMark &mark = marks[std::min(level, kMarkedLevels - 1)];
+  if (observed == mark.observed) return;
+  if (level < kMarkedLevels &&
+      observed - mark.observed == static_cast<uint64>(direct_count - mark.direct_count)) {
+    direct_count = mark.direct_count;
+    observed = mark.observed;
+    return;
+  }
+  observations_dropped = true;
+}
+
 void calibration_publish() {
-  if (shared == nullptr) return;
+  if (shared == nullptr || observations_dropped) return;
   for (int i = 0; i < direct_count; ++i) {
     const Observation &observation = direct[i];
     int slot = lock_slot(MyDatabaseId, observation.key.rel,
@@ -291,6 +330,9 @@ void calibration_release_relation(Oid db, Oid rel) {
 
 void calibration_forget_local() {
   direct_count = 0;
+  open_subtransactions = 0;
+  observed = 0;
+  observations_dropped = false;
   memset(recent_locals, 0, sizeof recent_locals);
   local = nullptr;  // freed with TopTransactionContext
 }
@@ -314,10 +356,22 @@ bool check_freshness_bounds(char **value, void **extra, GucSource) {
   try {
     std::vector<core::RegionBound> parsed;
     std::string message;
-    if (core::parse_region_bounds(*value != nullptr ? *value : "", &parsed, &message))
-      flat = flatten(parsed);
-    else
+    if (!core::parse_region_bounds(*value != nullptr ? *value : "", &parsed, &message)) {
       snprintf(error, sizeof error, "%s", message.c_str());
+    } else {
+      // At most 100 years, so that freshness() can turn a bound into
+      // microseconds and subtract it from a timestamp without overflowing.
+      constexpr int64_t kMaxBoundMs = int64_t{36'500} * 86'400'000;
+      auto too_large = std::find_if(parsed.begin(), parsed.end(), [](const core::RegionBound &b) {
+        return b.milliseconds > kMaxBoundMs;
+      });
+      if (too_large == parsed.end())
+        flat = flatten(parsed);
+      else
+        snprintf(error, sizeof error,
+                 "the bound of region \"%s\" is longer than 100 years (36500 days)",
+                 too_large->region.c_str());
+    }
   } catch (...) {
     flat = nullptr;  // the message stays "out of memory"
   }

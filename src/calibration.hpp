@@ -25,6 +25,10 @@ void calibration_observe(Oid relid, std::string_view region, int64_t delay_us);
 void calibration_publish();
 // At the end of every transaction.
 void calibration_forget_local();
+// A subtransaction started or ended: the observations of one that rolls back
+// do not count.
+void calibration_start_subtransaction();
+void calibration_end_subtransaction(bool committed);
 // At the commit of a DROP TABLE: frees the relation's slots for reuse (there
 // are 256 per server). Never raises an error.
 void calibration_release_relation(Oid db, Oid rel);

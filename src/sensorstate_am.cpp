@@ -255,13 +255,18 @@ void on_transaction_event(XactEvent event, void *) {
 }
 
 // A committed subtransaction hands its changes to its parent; an aborted one
-// leaves no trace. What the hand-over needs is allocated before the commit.
+// leaves no trace, nor arrival delays. What the hand-over needs is allocated
+// before the commit.
 void on_subtransaction_event(SubXactEvent event, SubTransactionId subxid, SubTransactionId parent,
                              void *) {
-  if (event == SUBXACT_EVENT_PRE_COMMIT_SUB)
+  if (event == SUBXACT_EVENT_START_SUB) {
+    calibration_start_subtransaction();
+  } else if (event == SUBXACT_EVENT_PRE_COMMIT_SUB) {
     pending_prepare_subtransaction_commit(subxid, parent);
-  else if (event == SUBXACT_EVENT_COMMIT_SUB || event == SUBXACT_EVENT_ABORT_SUB)
+  } else {
     pending_end_subtransaction(subxid, parent, event == SUBXACT_EVENT_COMMIT_SUB);
+    calibration_end_subtransaction(event == SUBXACT_EVENT_COMMIT_SUB);
+  }
 }
 
 // ---------------------------------------------------------------------------

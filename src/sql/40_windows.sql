@@ -166,22 +166,27 @@ BEGIN
     RAISE EXCEPTION 'more than 100000 buckets of % in the range', bucket
       USING ERRCODE = 'program_limit_exceeded';
   END IF;
-  BEGIN
+  IF lateness IS NULL THEN
+    BEGIN
+      lateness := edgestate.recommended_lateness(table_name);
+    EXCEPTION WHEN invalid_parameter_value THEN
+      lateness := NULL;  -- nothing calibrated yet: completeness unknown
+    END;
+  END IF;
+  IF lateness IS NOT NULL THEN
+    -- Also refuses a lateness (given or calibrated) that reaches past the TTL.
     effective := edgestate._window_lateness(table_name, bucket, lateness, NULL);
-  EXCEPTION WHEN invalid_parameter_value THEN
-    IF lateness IS NOT NULL OR bucket IS NULL OR bucket <= interval '0' THEN RAISE; END IF;
-    effective := NULL;  -- nothing calibrated yet: completeness unknown
-  END;
+  END IF;
   c := edgestate._columns(table_name);
   RETURN QUERY EXECUTE format($q$
     SELECT date_bin($1, %3$s::timestamptz, $2) AS "time", %1$s::text, count(*), min(%2$s),
-           max(%2$s), avg(%2$s), (array_agg(%2$s ORDER BY %3$s DESC, %2$s DESC))[1],
+           max(%2$s), avg(%2$s), (array_agg(%2$s ORDER BY %3$s DESC, %5$s DESC, %2$s DESC))[1],
            date_bin($1, %3$s::timestamptz, $2) + $1 <= now() - $4
     FROM ONLY %4$s
     WHERE %3$s OPERATOR(edgestate.>=) edgestate.hlc($2)
       AND %3$s OPERATOR(edgestate.<) edgestate.hlc($3)
       AND ($5::text IS NULL OR %1$s::text = $5)
-    GROUP BY 1, 2 ORDER BY 1, 2$q$, c.key, c.value, c.ts, table_name)
+    GROUP BY 1, 2 ORDER BY 1, 2$q$, c.key, c.value, c.ts, table_name, c.region)
   USING bucket, "from", "to", effective, sensor;
 END $$;
 
