@@ -33,6 +33,15 @@ FROM window_series('win', '1 s', '2026-01-01 00:00:00+00', '2026-01-01 00:00:10+
 -- time, so the recommendation is clamped to edgestate.max_lateness).
 SELECT region, observations, recommended_lateness FROM arrival_delays('win') ORDER BY region;
 SELECT recommended_lateness('win', 'eu-west'), recommended_lateness('win');
+-- Window edges between two milliseconds: the reading of .000 s is before a
+-- window from .0005 s; the reading of 1.000 s is in it.
+CREATE TABLE edge (key text, value float8, ts hlc, region text) USING sensorstate;
+INSERT INTO edge VALUES ('a', 1, '2026-01-01 00:00:00.000+00', 'x'), ('a', 2, '2026-01-01 00:00:01.000+00', 'x'),
+                        ('a', 3, '2026-01-01 00:00:01.000+00#5', 'x');
+SELECT readings, min, window_start FROM edgestate.window('edge', '1 s', '0 s', at => '2026-01-01 00:00:01.0005+00');
+SELECT "time", readings, min FROM window_series('edge', '1 s', '2026-01-01 00:00:00.0005+00',
+                                                '2026-01-01 00:00:01.0005+00', lateness => '0 s');
+DROP TABLE edge;
 -- Ties on ts: region, then value, decides last, in all three functions.
 CREATE TABLE tie (key text, value float8, ts hlc, region text) USING sensorstate;
 INSERT INTO tie VALUES ('b', 5, '2026-01-01 00:00:01+00', 'us'), ('b', 7, '2026-01-01 00:00:01+00', 'eu'),

@@ -37,6 +37,16 @@ CREATE FUNCTION freshness_bound(region text) RETURNS interval
 
 -- Checks the arguments of a window and returns its lateness: the one given,
 -- or the calibrated one.
+-- The first hlc at or after a timestamp: readings carry milliseconds, so a
+-- reading is at or after t exactly when its ts is at or after this (hlc(t)
+-- alone rounds down, and a window starting at .0005 s would take the reading
+-- of .000 s).
+CREATE FUNCTION _hlc_at_or_after(t timestamptz) RETURNS hlc
+  LANGUAGE sql STABLE STRICT PARALLEL SAFE
+  RETURN edgestate.hlc(date_trunc('milliseconds', t)
+                       + CASE WHEN date_trunc('milliseconds', t) = t THEN interval '0'
+                              ELSE interval '1 millisecond' END);
+
 CREATE FUNCTION _window_lateness(table_name regclass, width interval, lateness interval,
                                  region text)
   RETURNS interval LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
@@ -105,8 +115,8 @@ BEGIN
            (array_agg(%2$s ORDER BY %3$s DESC, %4$s DESC, %2$s DESC))[1],
            edgestate.max(%3$s), $1, $2, $3
     FROM ONLY %5$s
-    WHERE %3$s OPERATOR(edgestate.>=) edgestate.hlc($1)
-      AND %3$s OPERATOR(edgestate.<) edgestate.hlc($2) %6$s %7$s
+    WHERE %3$s OPERATOR(edgestate.>=) edgestate._hlc_at_or_after($1)
+      AND %3$s OPERATOR(edgestate.<) edgestate._hlc_at_or_after($2) %6$s %7$s
     GROUP BY 1 ORDER BY 1$q$, c.key, c.value, c.ts, c.region, table_name,
       CASE WHEN region IS NULL THEN '' ELSE format('AND %s = $4', c.region) END,
       CASE WHEN sensor IS NULL THEN '' ELSE format('AND %s::text = $5', c.key) END)
@@ -183,8 +193,8 @@ BEGIN
            max(%2$s), avg(%2$s), (array_agg(%2$s ORDER BY %3$s DESC, %5$s DESC, %2$s DESC))[1],
            date_bin($1, %3$s::timestamptz, $2) + $1 <= now() - $4
     FROM ONLY %4$s
-    WHERE %3$s OPERATOR(edgestate.>=) edgestate.hlc($2)
-      AND %3$s OPERATOR(edgestate.<) edgestate.hlc($3)
+    WHERE %3$s OPERATOR(edgestate.>=) edgestate._hlc_at_or_after($2)
+      AND %3$s OPERATOR(edgestate.<) edgestate._hlc_at_or_after($3)
       AND ($5::text IS NULL OR %1$s::text = $5)
     GROUP BY 1, 2 ORDER BY 1, 2$q$, c.key, c.value, c.ts, table_name, c.region)
   USING bucket, "from", "to", effective, sensor;

@@ -257,7 +257,7 @@ $node->safe_psql('postgres', q{
 	CREATE TABLE direct AS
 	SELECT k.tick, k.kind, s.key, count(*) AS readings, min(s.value) AS min, max(s.value) AS max,
 	       edgestate.max(s.ts) AS last_ts
-	FROM ticks k JOIN s ON s.ts >= edgestate.hlc(k.window_start) AND s.ts < edgestate.hlc(k.window_end)
+	FROM ticks k JOIN s ON s.ts::timestamptz >= k.window_start AND s.ts::timestamptz < k.window_end
 	WHERE s.region = 'sim' AND s.key LIKE 'sim-%'
 	GROUP BY 1, 2, 3;
 });
