@@ -392,12 +392,18 @@ void assign_freshness_bounds(const char *, void *extra) {
 
 using namespace edgestate;
 
+// Arrival delays are kept per partition: a partitioned table has none.
+void refuse_if_partitioned(Oid relid) {
+  if (get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE) refuse_partitioned(get_rel_name(relid));
+}
+
 // recommended_lateness(table, region): the lateness that makes windows of the
 // region final with edgestate.window_confidence.
 ES_SQL_FUNCTION(es_recommended_lateness) {
   require_shmem("edgestate.recommended_lateness()");
   Oid relid = PG_GETARG_OID(0);
   require_select(relid);
+  refuse_if_partitioned(relid);
   std::string_view region = text_view(PG_GETARG_TEXT_PP(1));
   core::DelaySketch sketch{};
   int slot = lock_slot(MyDatabaseId, relid, region, false, LW_SHARED);
@@ -419,6 +425,7 @@ ES_SQL_FUNCTION(es_arrival_delays) {
   require_shmem("edgestate.arrival_delays()");
   Oid relid = PG_GETARG_OID(0);
   require_select(relid);
+  refuse_if_partitioned(relid);
   InitMaterializedSRF(fcinfo, 0);
   auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
   uint32 count = pg_atomic_read_u32(&shared->count);

@@ -506,7 +506,7 @@ ES_SQL_FUNCTION(es_purge) {
   // committed rows the purge deletes is still publishing them to the index
   // when the purge resets it.
   Relation rel = relation_open(relid, ShareRowExclusiveLock);
-  if (!is_sensorstate(rel)) refuse_not_sensorstate(RelationGetRelationName(rel));
+  if (!is_sensorstate(rel)) refuse_not_sensorstate(rel);
   const SensorstateColumns *columns = sensorstate_columns(rel);
   SensorstateColumnNames names = sensorstate_column_names(rel, *columns);
   StringInfoData query;
@@ -539,7 +539,7 @@ ES_SQL_FUNCTION(es_purge) {
 ES_SQL_FUNCTION(es_check_sensorstate) {
   Oid relid = PG_GETARG_OID(0);
   Relation rel = relation_open(relid, AccessShareLock);
-  if (!is_sensorstate(rel)) refuse_not_sensorstate(RelationGetRelationName(rel));
+  if (!is_sensorstate(rel)) refuse_not_sensorstate(rel);
   forget_columns(relid);
   sensorstate_columns(rel);
   CacheInvalidateRelcacheByRelid(relid);
@@ -569,7 +569,7 @@ ES_SQL_FUNCTION(es_latest_index_stats) {
 ES_SQL_FUNCTION(es_sensorstate_columns) {
   require_select(PG_GETARG_OID(0));
   Relation rel = relation_open(PG_GETARG_OID(0), AccessShareLock);
-  if (!is_sensorstate(rel)) refuse_not_sensorstate(RelationGetRelationName(rel));
+  if (!is_sensorstate(rel)) refuse_not_sensorstate(rel);
   SensorstateColumnNames names = sensorstate_column_names(rel, *sensorstate_columns(rel));
   relation_close(rel, AccessShareLock);
   TupleDesc desc;

@@ -170,6 +170,21 @@ void refuse_not_sensorstate(const char *name) {
   pg_unreachable();
 }
 
+void refuse_partitioned(const char *name) {
+  ereport(ERROR,
+          (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+           errmsg("\"%s\" is a partitioned table, not a sensorstate table", name),
+           errhint("Call this function on one of its sensorstate partitions; edgestate.latest() "
+                   "and edgestate.freshness() also take the partitioned table.")));
+  pg_unreachable();
+}
+
+void refuse_not_sensorstate(Relation rel) {
+  if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+    refuse_partitioned(RelationGetRelationName(rel));
+  refuse_not_sensorstate(RelationGetRelationName(rel));
+}
+
 const SensorstateColumns *sensorstate_columns(Relation rel) {
   Oid relid = RelationGetRelid(rel);
   bool found = false;

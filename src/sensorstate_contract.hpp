@@ -77,5 +77,9 @@ bool is_sensorstate(Relation rel);
 bool relation_is_sensorstate(Oid relid);
 // ERROR 42809: the named relation is not a sensorstate table.
 [[noreturn]] void refuse_not_sensorstate(const char *name);
+// The same, saying so when it is a partitioned table (which only latest()
+// and freshness() take).
+[[noreturn]] void refuse_not_sensorstate(Relation rel);
+[[noreturn]] void refuse_partitioned(const char *name);
 
 }  // namespace edgestate
