@@ -395,8 +395,10 @@ RESET ROLE;
 SELECT count(*), bool_and(version > 0) AS indexed FROM latest('by_day');
 -- Windows and arrival delays are per partition: the partitioned table is
 -- refused, saying so.
+\set SHOW_CONTEXT never
 SELECT * FROM edgestate.window('by_day', '1 min', '0 s');
 SELECT recommended_lateness('by_day', 'eu-west');
+\set SHOW_CONTEXT errors
 -- Two partitions the index does not hold, computed in one call.
 ALTER TABLE by_day DISABLE ROW LEVEL SECURITY;
 TRUNCATE by_day_1, by_day_2;

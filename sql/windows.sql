@@ -42,6 +42,18 @@ SELECT readings, min, window_start FROM edgestate.window('edge', '1 s', '0 s', a
 SELECT "time", readings, min FROM window_series('edge', '1 s', '2026-01-01 00:00:00.0005+00',
                                                 '2026-01-01 00:00:01.0005+00', lateness => '0 s');
 DROP TABLE edge;
+-- Integer keys come in numeric order; NULL arguments are refused (22004).
+CREATE TABLE numbered (key bigint, value float8, ts hlc, region text) USING sensorstate;
+INSERT INTO numbered SELECT k, k, '2026-01-01 00:00:01+00', 'x' FROM unnest(ARRAY[10, 2, 1]) k;
+SELECT key FROM edgestate.window('numbered', '10 s', '0 s', at => '2026-01-01 00:00:05+00');
+SELECT key FROM window_series('numbered', '10 s', '2026-01-01+00', '2026-01-01 00:00:10+00',
+                              lateness => '0 s');
+\set VERBOSITY terse
+SELECT * FROM edgestate.window(NULL, '10 s', '0 s');
+SELECT * FROM edgestate.window('numbered', '10 s', '0 s', at => NULL);
+SELECT * FROM window_series('numbered', '10 s', NULL, '2026-01-01+00', lateness => '0 s');
+\set VERBOSITY default
+DROP TABLE numbered;
 -- Ties on ts: region, then value, decides last, in all three functions.
 CREATE TABLE tie (key text, value float8, ts hlc, region text) USING sensorstate;
 INSERT INTO tie VALUES ('b', 5, '2026-01-01 00:00:01+00', 'us'), ('b', 7, '2026-01-01 00:00:01+00', 'eu'),

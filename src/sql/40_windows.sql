@@ -55,6 +55,9 @@ DECLARE
   c record;
   known boolean;
 BEGIN
+  IF table_name IS NULL THEN
+    RAISE EXCEPTION 'table_name must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
   IF width IS NULL OR width <= interval '0' THEN
     RAISE EXCEPTION 'window width must be positive, not %', width
       USING ERRCODE = 'invalid_parameter_value';
@@ -103,6 +106,9 @@ DECLARE
   effective interval := edgestate._window_lateness(table_name, width, lateness, region);
   calibrated interval;
 BEGIN
+  IF at IS NULL THEN
+    RAISE EXCEPTION 'at must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
   c := edgestate._columns(table_name);
   BEGIN
     calibrated := CASE WHEN region IS NULL THEN edgestate.recommended_lateness(table_name)
@@ -117,7 +123,7 @@ BEGIN
     FROM ONLY %5$s
     WHERE %3$s OPERATOR(edgestate.>=) edgestate._hlc_at_or_after($1)
       AND %3$s OPERATOR(edgestate.<) edgestate._hlc_at_or_after($2) %6$s %7$s
-    GROUP BY 1 ORDER BY 1$q$, c.key, c.value, c.ts, c.region, table_name,
+    GROUP BY 1 ORDER BY min(%1$s)$q$, c.key, c.value, c.ts, c.region, table_name,
       CASE WHEN region IS NULL THEN '' ELSE format('AND %s = $4', c.region) END,
       CASE WHEN sensor IS NULL THEN '' ELSE format('AND %s::text = $5', c.key) END)
   USING at - effective - width, at - effective, effective >= calibrated, region, sensor;
@@ -157,6 +163,10 @@ DECLARE
   c record;
   effective interval;
 BEGIN
+  IF table_name IS NULL OR "from" IS NULL OR "to" IS NULL THEN
+    RAISE EXCEPTION 'table_name, from and to must not be NULL'
+      USING ERRCODE = 'null_value_not_allowed';
+  END IF;
   IF bucket IS NULL OR bucket <= interval '0' THEN
     RAISE EXCEPTION 'bucket width must be positive, not %', bucket
       USING ERRCODE = 'invalid_parameter_value';
@@ -196,7 +206,7 @@ BEGIN
     WHERE %3$s OPERATOR(edgestate.>=) edgestate._hlc_at_or_after($2)
       AND %3$s OPERATOR(edgestate.<) edgestate._hlc_at_or_after($3)
       AND ($5::text IS NULL OR %1$s::text = $5)
-    GROUP BY 1, 2 ORDER BY 1, 2$q$, c.key, c.value, c.ts, table_name, c.region)
+    GROUP BY 1, 2 ORDER BY 1, min(%1$s)$q$, c.key, c.value, c.ts, table_name, c.region)
   USING bucket, "from", "to", effective, sensor;
 END $$;
 
