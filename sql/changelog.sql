@@ -55,8 +55,34 @@ FROM pg_logical_slot_peek_changes('cl_json', NULL, NULL, 'format', 'json',
                                   'origin', 'local'),
      regexp_split_to_table(data, E'\n');
 
+-- Names with dots or capitals are quoted as in SQL, so "a.b".c and a."b.c"
+-- stay apart, in the output and in `tables`.
+CREATE SCHEMA a;
+CREATE SCHEMA "a.b";
+CREATE TABLE "a.b".c (key text, value float8, ts hlc, region text, device text) USING sensorstate;
+CREATE TABLE a."b.c" (key text, value float8, ts hlc, region text, device text) USING sensorstate;
+CREATE TABLE public."Mixed" (key text, value float8, ts hlc, region text, device text) USING sensorstate;
+INSERT INTO "a.b".c VALUES ('d1', 1, '2026-01-01+00', 'eu-west', NULL);
+INSERT INTO a."b.c" VALUES ('d2', 2, '2026-01-01+00', 'eu-west', NULL);
+INSERT INTO public."Mixed" VALUES ('d3', 3, '2026-01-01+00', 'eu-west', NULL);
+SELECT data::jsonb->>'table' AS "table"
+FROM pg_logical_slot_peek_changes('cl_json', NULL, NULL, 'format', 'json');
+SELECT data::jsonb->>'table' AS "table"
+FROM pg_logical_slot_peek_changes('cl_json', NULL, NULL, 'format', 'json', 'tables', '"a.b".c');
+SELECT data::jsonb->>'table' AS "table"
+FROM pg_logical_slot_peek_changes('cl_json', NULL, NULL, 'format', 'json',
+                                  'tables', 'a."b.c", public.Mixed');
+-- Origins are named as they are: no case folding.
+SELECT pg_replication_origin_create('RegionA') > 0 AS created;
+SELECT count(*) AS readings
+FROM pg_logical_slot_peek_changes('cl_json', NULL, NULL, 'format', 'json', 'origin', 'skip:RegionA');
+DROP TABLE "a.b".c, a."b.c", public."Mixed";
+DROP SCHEMA a, "a.b";
+
 -- Bad options.
 \set VERBOSITY sqlstate
+SELECT * FROM pg_logical_slot_peek_changes('cl_json', NULL, NULL, 'origin', 'skip:nosuch');
+SELECT * FROM pg_logical_slot_peek_changes('cl_json', NULL, NULL, 'origin', 'skip:RegionA,');
 SELECT * FROM pg_logical_slot_peek_changes('cl_json', NULL, NULL, 'format', 'xml');
 SELECT * FROM pg_logical_slot_peek_changes('cl_json', NULL, NULL, 'colour', 'blue');
 SELECT * FROM pg_logical_slot_peek_changes('cl_json', NULL, NULL, 'tables', 'cl_readings');
@@ -74,4 +100,5 @@ SELECT value > 0 AS readings_counted FROM counters() WHERE name = 'changelog_rea
 
 SELECT pg_drop_replication_slot('cl_binary');
 SELECT pg_drop_replication_slot('cl_json');
+SELECT pg_replication_origin_drop('RegionA');
 DROP TABLE cl_readings, cl_counters, cl_plain;

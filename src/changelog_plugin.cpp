@@ -101,9 +101,10 @@ bool parse_bool_option(DefElem *option) {
   return result;
 }
 
-// The `tables` option: comma-separated schema.table names as the change-log
-// prints them (case kept, any length), each part optionally double-quoted as
-// in SQL ("" for a quote). Returns the names unquoted.
+// The `tables` option: comma-separated schema.table names (case kept, any
+// length), each part optionally double-quoted as in SQL ("" for a quote).
+// Returns each name as the change-log prints it (quote_qualified_identifier),
+// so that a dot inside a quoted part cannot match another table.
 List *parse_table_list(const char *value) {
   const char *hint = "List schema-qualified tables, as in public.readings,eu.readings.";
   if (value == nullptr) bad_option("tables", value, hint);
@@ -113,6 +114,7 @@ List *parse_table_list(const char *value) {
     while (*p == ' ' || *p == '\t') ++p;
     StringInfoData name;
     initStringInfo(&name);
+    char *schema = nullptr;
     int parts = 0;
     for (;;) {
       if (*p == '"') {
@@ -131,15 +133,53 @@ List *parse_table_list(const char *value) {
       }
       ++parts;
       if (*p != '.') break;
-      appendStringInfoChar(&name, '.');
+      if (parts == 1) {
+        schema = pstrdup(name.data);
+        resetStringInfo(&name);
+      }
       ++p;
     }
     if (parts != 2)
       bad_option("tables", value, "Qualify each table with its schema, as in public.readings.");
-    tables = lappend(tables, name.data);
+    tables = lappend(tables, quote_qualified_identifier(schema, name.data));
     while (*p == ' ' || *p == '\t') ++p;
     if (*p == '\0') return tables;
     if (*p != ',') bad_option("tables", value, hint);
+    ++p;
+  }
+}
+
+// The names of `origin=skip:<origin>[,<origin>...]`, taken as they are (an
+// origin's name is any text: no case folding, no length limit), trimmed; a
+// part in double quotes may hold commas ("" for a quote).
+List *parse_origin_list(const char *value) {
+  const char *hint = "Use any, local, or skip:<origin>[,<origin>...].";
+  List *names = NIL;
+  const char *p = value + 5;
+  for (;;) {
+    while (*p == ' ' || *p == '\t') ++p;
+    StringInfoData name;
+    initStringInfo(&name);
+    if (*p == '"') {
+      for (++p;; ++p) {
+        if (*p == '\0') bad_option("origin", value, "Close every double quote.");
+        if (*p == '"' && p[1] != '"') break;
+        if (*p == '"') ++p;
+        appendStringInfoChar(&name, *p);
+      }
+      ++p;
+    } else {
+      const char *start = p;
+      while (*p != '\0' && *p != ',') ++p;
+      const char *end = p;
+      while (end > start && (end[-1] == ' ' || end[-1] == '\t')) --end;
+      appendBinaryStringInfo(&name, start, static_cast<int>(end - start));
+    }
+    if (name.len == 0) bad_option("origin", value, hint);
+    names = lappend(names, name.data);
+    while (*p == ' ' || *p == '\t') ++p;
+    if (*p == '\0') return names;
+    if (*p != ',') bad_option("origin", value, hint);
     ++p;
   }
 }
@@ -174,13 +214,15 @@ void parse_options(PluginState *state, List *options) {
         state->origin_mode = OriginMode::kLocal;
       } else if (value != nullptr && strncmp(value, "skip:", 5) == 0 && value[5] != '\0') {
         state->origin_mode = OriginMode::kSkip;
-        List *names = NIL;
-        char *copy = pstrdup(value + 5);
-        if (!SplitIdentifierString(copy, ',', &names))
-          bad_option("origin", value, "Use any, local, or skip:<origin>[,<origin>...].");
         ListCell *name;
-        foreach (name, names) {
-          RepOriginId id = replorigin_by_name(static_cast<const char *>(lfirst(name)), false);
+        foreach (name, parse_origin_list(value)) {
+          const char *origin = static_cast<const char *>(lfirst(name));
+          RepOriginId id = replorigin_by_name(origin, true);
+          if (id == InvalidRepOriginId)
+            bad_option("origin", value,
+                       psprintf("Replication origin \"%s\" does not exist; list them with "
+                                "SELECT roname FROM pg_replication_origin.",
+                                origin));
           state->skipped_origins = lappend_int(state->skipped_origins, id);
         }
       } else {
@@ -254,8 +296,9 @@ bool wanted_table(LogicalDecodingContext *ctx, PluginState *state, Relation rela
   if (RelationGetRelid(relation) != state->last_relid) {
     MemoryContext old = MemoryContextSwitchTo(ctx->context);
     if (state->last_table != nullptr) pfree(state->last_table);
-    state->last_table = psprintf("%s.%s", get_namespace_name(RelationGetNamespace(relation)),
-                                 RelationGetRelationName(relation));
+    // Quoted where needed, so that "a.b".c and a."b.c" stay apart.
+    state->last_table = quote_qualified_identifier(
+        get_namespace_name(RelationGetNamespace(relation)), RelationGetRelationName(relation));
     MemoryContextSwitchTo(old);
     state->last_relid = RelationGetRelid(relation);
     state->last_wanted = is_wanted(state, relation, state->last_table);
