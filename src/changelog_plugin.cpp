@@ -101,6 +101,18 @@ bool parse_bool_option(DefElem *option) {
   return result;
 }
 
+// Appends the double-quoted part starting at p ("" for a quote) to out,
+// unquoted; returns what follows its closing quote.
+const char *take_quoted(const char *p, const char *option, const char *value, StringInfo out) {
+  for (++p;; ++p) {
+    if (*p == '\0') bad_option(option, value, "Close every double quote.");
+    if (*p == '"' && p[1] != '"') break;
+    if (*p == '"') ++p;
+    appendStringInfoChar(out, *p);
+  }
+  return p + 1;
+}
+
 // The `tables` option: comma-separated schema.table names (case kept, any
 // length), each part optionally double-quoted as in SQL ("" for a quote).
 // Returns each name as the change-log prints it (quote_qualified_identifier),
@@ -118,13 +130,7 @@ List *parse_table_list(const char *value) {
     int parts = 0;
     for (;;) {
       if (*p == '"') {
-        for (++p;; ++p) {
-          if (*p == '\0') bad_option("tables", value, "Close every double quote.");
-          if (*p == '"' && p[1] != '"') break;
-          if (*p == '"') ++p;
-          appendStringInfoChar(&name, *p);
-        }
-        ++p;
+        p = take_quoted(p, "tables", value, &name);
       } else {
         const char *start = p;
         while (*p != '\0' && *p != '.' && *p != ',' && *p != ' ' && *p != '\t') ++p;
@@ -161,13 +167,7 @@ List *parse_origin_list(const char *value) {
     StringInfoData name;
     initStringInfo(&name);
     if (*p == '"') {
-      for (++p;; ++p) {
-        if (*p == '\0') bad_option("origin", value, "Close every double quote.");
-        if (*p == '"' && p[1] != '"') break;
-        if (*p == '"') ++p;
-        appendStringInfoChar(&name, *p);
-      }
-      ++p;
+      p = take_quoted(p, "origin", value, &name);
     } else {
       const char *start = p;
       while (*p != '\0' && *p != ',') ++p;
