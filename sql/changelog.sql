@@ -72,6 +72,19 @@ FROM pg_logical_slot_peek_changes('cl_json', NULL, NULL, 'format', 'json', 'tabl
 SELECT data::jsonb->>'table' AS "table"
 FROM pg_logical_slot_peek_changes('cl_json', NULL, NULL, 'format', 'json',
                                   'tables', 'a."b.c", public.Mixed');
+-- A table renamed within a transaction is named as it was at each change.
+CREATE TABLE public.before_rename (key text, value float8, ts hlc, region text, device text)
+  USING sensorstate;
+BEGIN;
+INSERT INTO before_rename VALUES ('r1', 1, '2026-01-01+00', 'eu-west', NULL);
+ALTER TABLE before_rename RENAME TO after_rename;
+INSERT INTO after_rename VALUES ('r2', 2, '2026-01-01+00', 'eu-west', NULL);
+COMMIT;
+SELECT line::jsonb->>'key' AS key, line::jsonb->>'table' AS "table"
+FROM pg_logical_slot_peek_changes('cl_json', NULL, NULL, 'format', 'json',
+                                  'tables', 'public.before_rename,public.after_rename'),
+     regexp_split_to_table(data, E'\n') line;
+DROP TABLE after_rename;
 -- Origins are named as they are: no case folding.
 SELECT pg_replication_origin_create('RegionA') > 0 AS created;
 SELECT count(*) AS readings

@@ -57,6 +57,8 @@ struct PluginState {
   // changes mostly come from one table, and change callbacks get no memory
   // context that is reset per change.
   Oid last_relid;
+  NameData last_relname;  // and where it was: a rename within the
+  Oid last_namespace;     // transaction changes the name from then on
   bool last_wanted;
   char *last_table;
   core::ChangelogEncoder *encoder;
@@ -290,10 +292,13 @@ bool is_wanted(PluginState *state, Relation relation, const char *qualified) {
 }
 
 // Whether the relation's changes go into the change-log, and its qualified
-// name; looked up once per relation while its changes follow each other.
+// name; looked up once per relation and name while its changes follow each
+// other.
 bool wanted_table(LogicalDecodingContext *ctx, PluginState *state, Relation relation,
                   const char **qualified) {
-  if (RelationGetRelid(relation) != state->last_relid) {
+  if (RelationGetRelid(relation) != state->last_relid ||
+      RelationGetNamespace(relation) != state->last_namespace ||
+      strcmp(RelationGetRelationName(relation), NameStr(state->last_relname)) != 0) {
     MemoryContext old = MemoryContextSwitchTo(ctx->context);
     if (state->last_table != nullptr) pfree(state->last_table);
     // Quoted where needed, so that "a.b".c and a."b.c" stay apart.
@@ -301,6 +306,8 @@ bool wanted_table(LogicalDecodingContext *ctx, PluginState *state, Relation rela
         get_namespace_name(RelationGetNamespace(relation)), RelationGetRelationName(relation));
     MemoryContextSwitchTo(old);
     state->last_relid = RelationGetRelid(relation);
+    state->last_namespace = RelationGetNamespace(relation);
+    namestrcpy(&state->last_relname, RelationGetRelationName(relation));
     state->last_wanted = is_wanted(state, relation, state->last_table);
   }
   *qualified = state->last_table;
